@@ -1,0 +1,73 @@
+"""infra_chains: the truss-chains API, deployed to infrastructure you own.
+
+``import infra_chains as chains`` is all a truss-chains user changes.
+"""
+
+from infra_chains.errors import (
+    ChainsError,
+    ChainsRuntimeError,
+    ChainsUsageError,
+    DependencyUnreachableError,
+    RemoteChainletError,
+    RemoteError,
+    RemoteHTTPError,
+    RemoteTimeoutError,
+)
+from infra_chains.framework.chainlet import ChainletBase, mark_entrypoint
+from infra_chains.framework.markers import depends, depends_context
+from infra_chains.framework.run_local import run_local
+from infra_chains.paths import AbsPath, make_abs_path_here
+from infra_chains.public_types import (
+    DeployedChainlet,
+    DeploymentContext,
+    Environment,
+    RemoteErrorDetail,
+    RPCOptions,
+    ServiceDescriptor,
+)
+from infra_chains.remote_config import (
+    Assets,
+    BasetenImage,
+    Compute,
+    CustomImage,
+    DockerAuthSettings,
+    DockerImage,
+    ExternalDataItem,
+    ModelRepo,
+    RemoteConfig,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AbsPath",
+    "Assets",
+    "BasetenImage",
+    "ChainletBase",
+    "ChainsError",
+    "ChainsRuntimeError",
+    "ChainsUsageError",
+    "Compute",
+    "CustomImage",
+    "DependencyUnreachableError",
+    "DeployedChainlet",
+    "DeploymentContext",
+    "DockerAuthSettings",
+    "DockerImage",
+    "Environment",
+    "ExternalDataItem",
+    "ModelRepo",
+    "RPCOptions",
+    "RemoteChainletError",
+    "RemoteConfig",
+    "RemoteError",
+    "RemoteErrorDetail",
+    "RemoteHTTPError",
+    "RemoteTimeoutError",
+    "ServiceDescriptor",
+    "depends",
+    "depends_context",
+    "make_abs_path_here",
+    "mark_entrypoint",
+    "run_local",
+]

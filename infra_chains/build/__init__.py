@@ -1,0 +1,1 @@
+"""ChainletSpec -> build context directory (workspace source, requirements, Dockerfile)."""

@@ -1,0 +1,1 @@
+"""The `infra-chains` command line (Typer + Rich); the only place that prints."""

@@ -1,0 +1,217 @@
+"""`ChainletBase` and `mark_entrypoint`.
+
+Subclassing validates the class at once and records the result; the problems of every class
+defined in the same scope (a file, or one function body) are reported *together* at first use
+(`definition_of`), so one run shows everything that is wrong with a file.
+
+Instantiation is guarded: a chainlet is only ever built by a runtime (``run_local`` or the
+serving process) through `construct`, which injects dependencies and the context.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import sys
+import weakref
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, TypeVar
+
+from infra_chains.errors import ChainsRuntimeError, ChainsUsageError, DefinitionProblem
+from infra_chains.framework.definition import ChainletDefinition
+from infra_chains.framework.validation import UnresolvedAnnotations, analyze
+from infra_chains.remote_config import RemoteConfig
+
+ChainletT = TypeVar("ChainletT", bound="ChainletBase")
+
+# The instance a runtime is initialising right now; any other instantiation is "naive".
+_CONSTRUCTING: contextvars.ContextVar[object | None] = contextvars.ContextVar(
+    "infra_chains_constructing", default=None
+)
+
+# Hook run_local installs to build a whole chain when user code instantiates its entrypoint.
+_NaiveHandler = Callable[["ChainletBase", tuple[Any, ...], dict[str, Any]], None]
+_naive_instantiation_handler: contextvars.ContextVar[_NaiveHandler | None] = contextvars.ContextVar(
+    "infra_chains_naive_handler", default=None
+)
+
+
+class _ClassRecord:
+    __slots__ = ("definition", "entrypoint", "file", "line", "problems", "scope", "unresolved")
+
+    def __init__(self, file: str, line: int, scope: tuple[str, str]) -> None:
+        self.file = file
+        self.line = line
+        self.scope = scope
+        self.definition: ChainletDefinition | None = None
+        self.problems: list[DefinitionProblem] = []
+        self.unresolved = False
+        self.entrypoint = False
+
+
+# scope -> classes defined there, in definition order; weak so test-local classes can go away.
+_SCOPES: dict[tuple[str, str], list[weakref.ref[type[ChainletBase]]]] = {}
+
+
+class ChainletBase:
+    """Base class of every chainlet.
+
+    A chainlet has one endpoint, ``run_remote`` (``def`` or ``async def``, every argument and the
+    return value annotated), an ``__init__`` whose arguments are only ``chains.depends(...)`` and
+    an optional trailing ``chains.depends_context()``, and optionally ``remote_config``,
+    ``default_user_config`` and ``is_healthy(self) -> bool``.
+    """
+
+    remote_config: ClassVar[RemoteConfig] = RemoteConfig()
+    __infra_chains_record__: ClassVar[_ClassRecord]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # The frame running the `class` statement: type.__new__ and __build_class__ add none.
+        frame = sys._getframe(1)
+        file, line = frame.f_code.co_filename, frame.f_lineno
+        scope = (cls.__module__, cls.__qualname__.rpartition(".")[0])
+        record = _ClassRecord(file, line, scope)
+        cls.__infra_chains_record__ = record
+        _SCOPES.setdefault(scope, []).append(weakref.ref(cls))
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _guard_init(cls.__dict__["__init__"])  # type: ignore[method-assign]
+        _analyze(cls, record, defer_unresolved=True)
+
+    def __init__(self) -> None:
+        if _CONSTRUCTING.get() is not self:
+            _naive_instantiation(self, (), {})
+
+
+def _analyze(cls: type[ChainletBase], record: _ClassRecord, *, defer_unresolved: bool) -> None:
+    try:
+        record.definition, record.problems = analyze(
+            cls, record.file, record.line, defer_unresolved=defer_unresolved
+        )
+        record.unresolved = False
+    except UnresolvedAnnotations:
+        record.unresolved = True
+
+
+def _guard_init(init: Callable[..., None]) -> Callable[..., None]:
+    @functools.wraps(init)
+    def guarded(self: ChainletBase, *args: Any, **kwargs: Any) -> None:
+        if _CONSTRUCTING.get() is not self:
+            _naive_instantiation(self, args, kwargs)
+            return
+        init(self, *args, **kwargs)
+
+    return guarded
+
+
+def _naive_instantiation(instance: ChainletBase, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    name = type(instance).__name__
+    handler = _naive_instantiation_handler.get()
+    if handler is None:
+        raise ChainsRuntimeError(
+            f"Chainlet `{name}` was instantiated directly. Chainlets are built by a runtime: "
+            f"call `{name}()` inside `with chains.run_local(): ...` to run the chain in this "
+            f"process, or deploy it with `chains.push({name}, ...)`/`infra-chains push`."
+        )
+    inside = _enclosing_chainlet(instance)
+    if inside is not None:
+        raise ChainsRuntimeError(
+            f"Chainlet `{name}` was instantiated inside chainlet `{type(inside).__name__}`. "
+            f"Declare it as a dependency instead: `{name.lower()}: {name} = chains.depends({name})` "
+            "in `__init__`'s arguments."
+        )
+    handler(instance, args, kwargs)
+
+
+def _enclosing_chainlet(instance: ChainletBase) -> ChainletBase | None:
+    """The chainlet whose method is on the call stack, if any (naive use inside a chainlet)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        candidate = frame.f_locals.get("self")
+        if isinstance(candidate, ChainletBase) and candidate is not instance:
+            return candidate
+        frame = frame.f_back  # type: ignore[assignment]
+    return None
+
+
+def construct(instance: ChainletT, kwargs: Mapping[str, Any]) -> ChainletT:
+    """Run ``instance.__init__`` with injected ``kwargs``: the one sanctioned way to build a chainlet."""
+    token = _CONSTRUCTING.set(instance)
+    try:
+        instance.__init__(**kwargs)  # type: ignore[misc]
+    finally:
+        _CONSTRUCTING.reset(token)
+    return instance
+
+
+def new_instance(cls: type[ChainletT]) -> ChainletT:
+    """An uninitialised instance, for `construct`."""
+    return cls.__new__(cls)
+
+
+def mark_entrypoint(cls: type[ChainletT]) -> type[ChainletT]:
+    """Mark ``cls`` as its file's entrypoint, so `push` and the CLI need only the file.
+
+    One per file; a second one is reported with the other definition problems.
+    """
+    record = getattr(cls, "__infra_chains_record__", None)
+    if record is None or not isinstance(cls, type) or not issubclass(cls, ChainletBase):
+        raise ChainsUsageError(f"mark_entrypoint expects a ChainletBase subclass, got {cls!r}")
+    for other in _classes_in_scope(record.scope):
+        other_record = other.__infra_chains_record__
+        if other is not cls and other_record.entrypoint and other_record.file == record.file:
+            record.problems.append(DefinitionProblem(
+                "entrypoint-twice", record.file, record.line, cls.__name__,
+                f"`{other.__name__}` (line {other_record.line}) is already marked as the "
+                "entrypoint; keep one `@chains.mark_entrypoint` per file",
+            ))
+            record.definition = None
+            return cls
+    record.entrypoint = True
+    return cls
+
+
+def _classes_in_scope(scope: tuple[str, str]) -> list[type[ChainletBase]]:
+    alive = [cls for ref in _SCOPES.get(scope, []) if (cls := ref()) is not None]
+    _SCOPES[scope] = [weakref.ref(cls) for cls in alive]
+    return alive
+
+
+def problems_in_scope_of(cls: type[ChainletBase]) -> list[DefinitionProblem]:
+    """Every definition problem of the classes defined in ``cls``'s scope (file or function)."""
+    problems: list[DefinitionProblem] = []
+    for member in _classes_in_scope(cls.__infra_chains_record__.scope):
+        record = member.__infra_chains_record__
+        if record.unresolved:
+            _analyze(member, record, defer_unresolved=False)
+        problems.extend(record.problems)
+    return problems
+
+
+def definition_of(cls: type[ChainletBase]) -> ChainletDefinition:
+    """The validated definition of ``cls``; raises with all problems of its scope, if any."""
+    if not (isinstance(cls, type) and issubclass(cls, ChainletBase)) or cls is ChainletBase:
+        raise ChainsUsageError(f"{cls!r} is not a chainlet (a ChainletBase subclass).")
+    problems = problems_in_scope_of(cls)
+    if problems:
+        raise_problems(problems)
+    definition = cls.__infra_chains_record__.definition
+    if definition is None:  # pragma: no cover - analyze returns a definition iff no problems
+        raise ChainsUsageError(f"Chainlet {cls.__name__} could not be analysed.")
+    return definition
+
+
+def is_entrypoint(cls: type[ChainletBase]) -> bool:
+    return cls.__infra_chains_record__.entrypoint
+
+
+def chainlets_in_module(module: str) -> list[type[ChainletBase]]:
+    """Chainlets defined at the top level of ``module``, in definition order."""
+    return _classes_in_scope((module, ""))
+
+
+def raise_problems(problems: list[DefinitionProblem]) -> None:
+    unique = sorted({str(p): p for p in problems}.values(), key=lambda p: (p.file, p.line, p.code))
+    count = len(unique)
+    header = f"{count} problem{'s' if count != 1 else ''} in the chain definition:"
+    raise ChainsUsageError("\n".join([header, *(f"  {p}" for p in unique)]), unique)

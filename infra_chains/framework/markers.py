@@ -1,0 +1,87 @@
+"""`depends` and `depends_context`: the defaults that wire chainlets together.
+
+They return *markers*. The runtime (``run_local`` or a deployed serving process) swaps each
+marker for a local instance or a typed stub before ``__init__`` runs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from infra_chains.public_types import DeploymentContext, RPCOptions
+
+if TYPE_CHECKING:
+    from infra_chains.framework.chainlet import ChainletBase
+
+T = TypeVar("T")
+
+
+class DependencyMarker:
+    """Stands in for a dependency in ``__init__``'s defaults until the runtime injects it."""
+
+    __slots__ = ("chainlet_cls", "options")
+
+    def __init__(self, chainlet_cls: Any, options: RPCOptions) -> None:
+        self.chainlet_cls = chainlet_cls
+        self.options = options
+
+    def __getattr__(self, item: str) -> Any:
+        name = getattr(self.chainlet_cls, "__name__", repr(self.chainlet_cls))
+        raise AttributeError(
+            f"`{name}` was not injected: `depends({name})` is only a marker. Instantiate the chain "
+            "inside `chains.run_local()` or deploy it with `chains.push(...)`."
+        )
+
+    def __repr__(self) -> str:
+        name = getattr(self.chainlet_cls, "__name__", repr(self.chainlet_cls))
+        return f"depends({name}, {self.options!r})"
+
+
+class ContextMarker:
+    """Stands in for the ``DeploymentContext`` until the runtime injects it."""
+
+    __slots__ = ()
+
+    def __getattr__(self, item: str) -> Any:
+        raise AttributeError(
+            "The DeploymentContext was not injected: `depends_context()` is only a marker. "
+            "Instantiate the chain inside `chains.run_local()` or deploy it."
+        )
+
+    def __repr__(self) -> str:
+        return "depends_context()"
+
+
+def depends(
+    chainlet_cls: type[T],
+    retries: int = 1,
+    timeout_sec: float = 600.0,
+    use_binary: bool = False,
+    concurrency_limit: int = 300,
+) -> T:
+    """Declare that a chainlet depends on ``chainlet_cls``; use it as an ``__init__`` default.
+
+    At run time the default is replaced by a local instance (``run_local``) or a typed stub to
+    the deployed service, whose ``run_remote`` has the same signature (and keeps its defaults).
+
+    Args:
+        chainlet_cls: The dependency: a ``ChainletBase`` subclass (or a ``StubBase`` subclass).
+        retries: Number of *attempts* in total (1 = no retry), as in truss-chains. Only
+            connection errors and HTTP 502/503/504 are retried.
+        timeout_sec: Time limit of one attempt, in seconds.
+        use_binary: Use the msgpack codec (raw bytes for numpy arrays and ``bytes``).
+        concurrency_limit: Most calls in flight at once through this stub.
+    """
+    options = RPCOptions(
+        retries=retries,
+        timeout_sec=timeout_sec,
+        use_binary=use_binary,
+        concurrency_limit=concurrency_limit,
+    )
+    # Typed as the chainlet so editors and mypy see `self.dep.run_remote(...)` correctly.
+    return cast(T, DependencyMarker(chainlet_cls, options))
+
+
+def depends_context() -> DeploymentContext[Any]:
+    """Declare the trailing ``context`` argument of ``__init__``; replaced at run time."""
+    return cast(DeploymentContext[Any], ContextMarker())

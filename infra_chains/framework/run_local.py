@@ -1,0 +1,175 @@
+"""`run_local`: run a whole chain in this process, for development and tests.
+
+Inside the context, instantiating a chainlet builds the chain below it: every chainlet once, in
+dependency order, dependencies injected as local instances and the context filled as a deployed
+runtime would fill it (secrets limited to ``secret_keys``, services to the chainlet's own
+dependencies). Values are passed as Python objects: pydantic models arrive unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import pathlib
+import threading
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from infra_chains.errors import ChainsRuntimeError
+from infra_chains.framework.chainlet import (
+    ChainletBase,
+    _naive_instantiation_handler,
+    construct,
+    new_instance,
+)
+from infra_chains.framework.definition import ChainletDefinition
+from infra_chains.framework.graph import build_graph
+from infra_chains.public_types import DeploymentContext, ServiceDescriptor
+
+
+class _Settings:
+    def __init__(
+        self,
+        secrets: Mapping[str, str],
+        data_dir: pathlib.Path | None,
+        chainlet_to_service: Mapping[str, ServiceDescriptor],
+        user_env: Mapping[str, str],
+    ) -> None:
+        self.secrets = secrets
+        self.data_dir = data_dir
+        self.chainlet_to_service = chainlet_to_service
+        self.user_env = user_env
+
+
+@contextlib.contextmanager
+def run_local(
+    secrets: Mapping[str, str] | None = None,
+    data_dir: pathlib.Path | str | None = None,
+    chainlet_to_service: Mapping[str, ServiceDescriptor] | None = None,
+    user_env: Mapping[str, str] | None = None,
+) -> Iterator[None]:
+    """Run chains in this process: ``with chains.run_local(): Entry().run_remote(...)``.
+
+    Args:
+        secrets: Secret values; each chainlet sees only those in its ``secret_keys``.
+        data_dir: Directory given to every chainlet as ``context.data_dir``.
+        chainlet_to_service: Service descriptors, e.g. for ``StubBase`` dependencies.
+        user_env: Values as given to ``push``'s ``user_env``.
+    """
+    if _naive_instantiation_handler.get() is not None:
+        raise ChainsRuntimeError("run_local() is already active; do not nest it.")
+    settings = _Settings(
+        secrets=dict(secrets or {}),
+        data_dir=pathlib.Path(data_dir) if data_dir is not None else None,
+        chainlet_to_service=dict(chainlet_to_service or {}),
+        user_env=dict(user_env or {}),
+    )
+
+    def build(instance: ChainletBase, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        _build_chain(instance, args, kwargs, settings)
+
+    token = _naive_instantiation_handler.set(build)
+    try:
+        yield
+    finally:
+        _naive_instantiation_handler.reset(token)
+
+
+def _build_chain(
+    entry: ChainletBase, args: tuple[Any, ...], kwargs: dict[str, Any], settings: _Settings
+) -> None:
+    name = type(entry).__name__
+    if args or kwargs:
+        raise ChainsRuntimeError(
+            f"`{name}(...)` was given arguments; instantiate chainlets without arguments, their "
+            "dependencies and context are injected."
+        )
+    graph = build_graph(type(entry))
+    instances: dict[type[Any], ChainletBase] = {}
+    for chainlet in graph.chainlets:
+        instance = entry if chainlet is graph.entrypoint else new_instance(chainlet.cls)
+        construct(instance, _init_kwargs(chainlet, instances, settings))
+        instances[chainlet.cls] = instance
+
+
+def _init_kwargs(
+    chainlet: ChainletDefinition, instances: Mapping[type[Any], ChainletBase], settings: _Settings
+) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {}
+    for dependency in chainlet.dependencies:
+        if not dependency.is_chainlet:
+            continue  # a StubBase dependency: the user builds it from its ServiceDescriptor
+        dep_instance = instances[dependency.chainlet_cls]
+        dep_is_async = dependency.chainlet_cls.__infra_chains_record__.definition.endpoint.is_async
+        kwargs[dependency.arg_name] = _adapt(dep_instance, chainlet.endpoint.is_async, dep_is_async)
+    if chainlet.context_arg is not None:
+        keys = chainlet.remote_config.assets.secret_keys
+        dep_names = {d.chainlet_cls.__name__ for d in chainlet.dependencies} | {
+            d.chainlet_cls.__infra_chains_record__.definition.name
+            for d in chainlet.dependencies
+            if d.is_chainlet
+        }
+        kwargs[chainlet.context_arg] = DeploymentContext[Any](
+            data_dir=settings.data_dir,
+            user_config=chainlet.default_user_config,
+            chainlet_to_service={
+                k: v for k, v in settings.chainlet_to_service.items() if k in dep_names
+            },
+            secrets={k: v for k, v in settings.secrets.items() if k in keys},
+            user_env=settings.user_env,
+        )
+    return kwargs
+
+
+def _adapt(dependency: ChainletBase, caller_is_async: bool, dep_is_async: bool) -> Any:
+    """The dependency as a deployed stub would look to this caller (sync or async flavour)."""
+    if caller_is_async == dep_is_async:
+        return dependency
+    return _AsyncView(dependency) if caller_is_async else _SyncView(dependency)
+
+
+class _AsyncView:
+    """An async caller's view of a sync chainlet: ``await dep.run_remote(...)`` works."""
+
+    def __init__(self, chainlet: ChainletBase) -> None:
+        self._chainlet = chainlet
+
+    async def run_remote(self, *args: Any, **kwargs: Any) -> Any:
+        return self._chainlet.run_remote(*args, **kwargs)  # type: ignore[attr-defined]
+
+    def __getattr__(self, item: str) -> Any:
+        return getattr(self._chainlet, item)
+
+
+class _SyncView:
+    """A sync caller's view of an async chainlet: ``dep.run_remote(...)`` returns the value."""
+
+    def __init__(self, chainlet: ChainletBase) -> None:
+        self._chainlet = chainlet
+
+    def run_remote(self, *args: Any, **kwargs: Any) -> Any:
+        coroutine = self._chainlet.run_remote(*args, **kwargs)  # type: ignore[attr-defined]
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(coroutine)
+        # Called from inside a running loop (a sync chainlet driven by async code): a loop of
+        # its own on a helper thread keeps the caller's loop untouched.
+        result: list[Any] = []
+        error: list[BaseException] = []
+
+        def runner() -> None:
+            try:
+                result.append(asyncio.run(coroutine))
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                error.append(exc)
+
+        thread = threading.Thread(target=runner, name="infra-chains-run-local")
+        thread.start()
+        thread.join()
+        if error:
+            raise error[0]
+        return result[0]
+
+    def __getattr__(self, item: str) -> Any:
+        return getattr(self._chainlet, item)

@@ -1,0 +1,278 @@
+"""Definition-time validation: read a chainlet class into a `ChainletDefinition`, collecting
+every problem instead of stopping at the first.
+
+Each problem has a short stable code (tests and docs refer to it), the place (``file:line
+(Class.member)``) and a message that says what is wrong and how to fix it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from typing import Any
+
+import pydantic
+
+from infra_chains.errors import DefinitionProblem
+from infra_chains.framework.definition import (
+    ENDPOINT_NAME,
+    HEALTH_CHECK_NAME,
+    ChainletDefinition,
+    DependencyDefinition,
+    EndpointDefinition,
+    EndpointParam,
+)
+from infra_chains.framework.markers import ContextMarker, DependencyMarker
+from infra_chains.framework.types import is_binary_type, unsupported_parts
+from infra_chains.remote_config import RemoteConfig
+
+_SUPPORTED_TYPES_HINT = (
+    "use str, int, float, bool, None, bytes, numpy arrays, list[...], dict[str, ...], tuple, "
+    "Optional, Literal, enums or pydantic models"
+)
+
+
+class UnresolvedAnnotations(Exception):
+    """An annotation names something not defined yet; retried once the module has loaded."""
+
+
+class _Collector:
+    def __init__(self, cls: type[Any], file: str, class_line: int) -> None:
+        self.cls = cls
+        self.file = file
+        self.class_line = class_line
+        self.problems: list[DefinitionProblem] = []
+
+    def add(self, code: str, message: str, member: str | None = None, line: int | None = None) -> None:
+        location = f"{self.cls.__name__}.{member}" if member else self.cls.__name__
+        self.problems.append(
+            DefinitionProblem(code, self.file, line or self.class_line, location, message)
+        )
+
+
+def analyze(
+    cls: type[Any], file: str, class_line: int, *, defer_unresolved: bool
+) -> tuple[ChainletDefinition | None, list[DefinitionProblem]]:
+    """Validate ``cls`` and describe it; the definition is ``None`` when there are problems.
+
+    With ``defer_unresolved`` an annotation naming a not-yet-defined object raises
+    `UnresolvedAnnotations` (class creation retries at first use); without it, it is a problem.
+    """
+    out = _Collector(cls, file, class_line)
+    endpoint = _endpoint(out, defer_unresolved)
+    dependencies, context_arg = _init(out)
+    remote_config = _remote_config(out)
+    user_config = _user_config(out)
+    health, health_async = _health_check(out)
+    if out.problems or endpoint is None:
+        return None, out.problems
+    name = remote_config.name or cls.__name__
+    definition = ChainletDefinition(
+        cls=cls,
+        name=name,
+        file=file,
+        line=class_line,
+        endpoint=endpoint,
+        dependencies=tuple(dependencies),
+        context_arg=context_arg,
+        remote_config=remote_config,
+        default_user_config=user_config,
+        has_health_check=health,
+        health_check_is_async=health_async,
+    )
+    return definition, []
+
+
+def _line_of(fn: Any, default: int) -> int:
+    code = getattr(fn, "__code__", None)
+    return code.co_firstlineno if code is not None else default
+
+
+def _resolve_hints(out: _Collector, fn: Any, member: str, defer: bool) -> dict[str, Any] | None:
+    try:
+        return typing.get_type_hints(fn, include_extras=True)
+    except NameError as exc:
+        if defer:
+            raise UnresolvedAnnotations(str(exc)) from exc
+        out.add("annotation-unresolved",
+                f"an annotation cannot be resolved ({exc}); define or import that name in the "
+                "chain file", member, _line_of(fn, out.class_line))
+    except Exception as exc:  # noqa: BLE001 - any failure of an annotation is the user's to see
+        out.add("annotation-invalid", f"annotations cannot be evaluated: {exc!r}", member,
+                _line_of(fn, out.class_line))
+    return None
+
+
+def _endpoint(out: _Collector, defer: bool) -> EndpointDefinition | None:
+    raw = inspect.getattr_static(out.cls, ENDPOINT_NAME, None)
+    if raw is None:
+        out.add("endpoint-missing",
+                f"a chainlet needs an endpoint method `def {ENDPOINT_NAME}(self, ...) -> ...` "
+                "(or `async def`); add one")
+        return None
+    if not inspect.isfunction(raw):
+        kind = type(raw).__name__
+        out.add("endpoint-not-method",
+                f"`{ENDPOINT_NAME}` must be a plain instance method, not a {kind}; remove the "
+                "decorator", ENDPOINT_NAME)
+        return None
+    line = _line_of(raw, out.class_line)
+    if inspect.isgeneratorfunction(raw) or inspect.isasyncgenfunction(raw):
+        out.add("endpoint-streaming",
+                "generator endpoints (streaming) are not supported; return the whole result",
+                ENDPOINT_NAME, line)
+        return None
+    hints = _resolve_hints(out, raw, ENDPOINT_NAME, defer)
+    signature = inspect.signature(raw)
+    params: list[EndpointParam] = []
+    for index, param in enumerate(signature.parameters.values()):
+        if index == 0:
+            if param.name != "self" or param.kind not in (param.POSITIONAL_OR_KEYWORD, param.POSITIONAL_ONLY):
+                out.add("endpoint-self",
+                        f"the first argument of `{ENDPOINT_NAME}` must be `self`, got `{param.name}`",
+                        ENDPOINT_NAME, line)
+            continue
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            star = "*" if param.kind is param.VAR_POSITIONAL else "**"
+            out.add("endpoint-varargs",
+                    f"`{star}{param.name}` is not allowed: endpoint arguments are sent by name, so "
+                    "list each one with its type", ENDPOINT_NAME, line)
+            continue
+        if param.kind is param.POSITIONAL_ONLY:
+            out.add("endpoint-positional-only",
+                    f"argument `{param.name}` is positional-only; endpoint arguments are sent by "
+                    "name, remove the `/`", ENDPOINT_NAME, line)
+            continue
+        if param.annotation is inspect.Parameter.empty:
+            out.add("endpoint-annotation",
+                    f"argument `{param.name}` has no type annotation; annotate it "
+                    f"({_SUPPORTED_TYPES_HINT})", ENDPOINT_NAME, line)
+            continue
+        annotation = hints.get(param.name, param.annotation) if hints is not None else param.annotation
+        bad = unsupported_parts(annotation) if hints is not None else []
+        if bad:
+            out.add("endpoint-type",
+                    f"argument `{param.name}` has unsupported type {', '.join(bad)}; "
+                    f"{_SUPPORTED_TYPES_HINT}", ENDPOINT_NAME, line)
+            continue
+        params.append(EndpointParam(param.name, annotation, param.default))
+    if signature.return_annotation is inspect.Signature.empty:
+        out.add("endpoint-return",
+                f"`{ENDPOINT_NAME}` has no return annotation; add `-> T` (`-> None` if it "
+                "returns nothing)", ENDPOINT_NAME, line)
+        return None
+    if hints is None:
+        return None
+    returns = hints.get("return", None)
+    bad = unsupported_parts(returns)
+    if bad:
+        out.add("endpoint-type", f"return type has unsupported type {', '.join(bad)}; "
+                f"{_SUPPORTED_TYPES_HINT}", ENDPOINT_NAME, line)
+        return None
+    uses_binary = is_binary_type(returns) or any(is_binary_type(p.annotation) for p in params)
+    return EndpointDefinition(
+        is_async=inspect.iscoroutinefunction(raw),
+        params=tuple(params),
+        return_annotation=returns,
+        uses_binary=uses_binary,
+        line=line,
+    )
+
+
+def _is_dependency_type(value: Any) -> bool:
+    from infra_chains.framework.chainlet import ChainletBase
+
+    return isinstance(value, type) and (
+        issubclass(value, ChainletBase) or bool(getattr(value, "__infra_chains_stub__", False))
+    )
+
+
+def _init(out: _Collector) -> tuple[list[DependencyDefinition], str | None]:
+    init = out.cls.__init__
+    original = getattr(init, "__wrapped__", init)
+    if original is object.__init__ or not inspect.isfunction(original):
+        return [], None
+    line = _line_of(original, out.class_line)
+    dependencies: list[DependencyDefinition] = []
+    context_arg: str | None = None
+    params = list(inspect.signature(original).parameters.values())[1:]
+    for position, param in enumerate(params):
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            out.add("init-varargs",
+                    f"`__init__` may not take `*{param.name}`/`**{param.name}`: its arguments are "
+                    "injected by name", "__init__", line)
+            continue
+        default = param.default
+        if isinstance(default, ContextMarker):
+            if context_arg is not None:
+                out.add("init-context-twice",
+                        f"`{param.name}` is a second `depends_context()` argument; keep one",
+                        "__init__", line)
+            elif position != len(params) - 1:
+                out.add("init-context-position",
+                        f"the context argument `{param.name}` must be the last argument of "
+                        "`__init__`; move it after the dependencies", "__init__", line)
+            context_arg = param.name
+            continue
+        if isinstance(default, DependencyMarker):
+            if not _is_dependency_type(default.chainlet_cls):
+                out.add("dependency-type",
+                        f"`{param.name}` depends on {default.chainlet_cls!r}, which is not a "
+                        "ChainletBase (or StubBase) subclass; pass the chainlet class itself, "
+                        "e.g. `chains.depends(MyChainlet)`", "__init__", line)
+                continue
+            if context_arg is not None:
+                out.add("init-context-position",
+                        f"the context argument `{context_arg}` must come after every dependency "
+                        f"(found `{param.name}` after it)", "__init__", line)
+            dependencies.append(DependencyDefinition(param.name, default.chainlet_cls, default.options))
+            continue
+        out.add("init-argument",
+                f"`__init__` argument `{param.name}` is neither `chains.depends(...)` nor "
+                "`chains.depends_context()`; nothing can supply it at run time. Make it a "
+                "dependency, or read configuration from the context (`user_config`, `user_env`)",
+                "__init__", line)
+    return dependencies, context_arg
+
+
+def _remote_config(out: _Collector) -> RemoteConfig:
+    config = getattr(out.cls, "remote_config", RemoteConfig())
+    if not isinstance(config, RemoteConfig):
+        out.add("remote-config-type",
+                f"`remote_config` must be a `chains.RemoteConfig(...)`, got {type(config).__name__}",
+                "remote_config")
+        return RemoteConfig()
+    return config
+
+
+def _user_config(out: _Collector) -> pydantic.BaseModel | None:
+    config = getattr(out.cls, "default_user_config", None)
+    if config is not None and not isinstance(config, pydantic.BaseModel):
+        out.add("user-config-type",
+                "`default_user_config` must be a pydantic model instance (so stacks can override "
+                f"it field by field), got {type(config).__name__}", "default_user_config")
+        return None
+    return config
+
+
+def _health_check(out: _Collector) -> tuple[bool, bool]:
+    raw = inspect.getattr_static(out.cls, HEALTH_CHECK_NAME, None)
+    if raw is None:
+        return False, False
+    if not inspect.isfunction(raw):
+        out.add("health-check-signature",
+                f"`{HEALTH_CHECK_NAME}` must be a plain method `def {HEALTH_CHECK_NAME}(self) -> bool`",
+                HEALTH_CHECK_NAME)
+        return False, False
+    line = _line_of(raw, out.class_line)
+    signature = inspect.signature(raw)
+    if len(signature.parameters) != 1:
+        out.add("health-check-signature",
+                f"`{HEALTH_CHECK_NAME}` takes only `self`; remove the other arguments",
+                HEALTH_CHECK_NAME, line)
+    returns = signature.return_annotation
+    if returns not in (inspect.Signature.empty, bool, "bool"):
+        out.add("health-check-signature",
+                f"`{HEALTH_CHECK_NAME}` must return bool, annotated {returns!r}",
+                HEALTH_CHECK_NAME, line)
+    return True, inspect.iscoroutinefunction(raw)

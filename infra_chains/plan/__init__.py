@@ -1,0 +1,1 @@
+"""ChainGraph -> ChainPlan: per-chainlet specs as pure, deterministic data."""

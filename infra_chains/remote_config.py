@@ -1,0 +1,262 @@
+"""How a chainlet is deployed: its image, compute and assets (``RemoteConfig``).
+
+These are user-facing: every field is documented for users and validated, and ``extra="forbid"``
+makes a typo an error instead of a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from typing import Literal
+
+import pydantic
+
+from infra_chains.paths import AbsPath
+
+
+class _Config(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
+
+
+class BasetenImage(enum.Enum):
+    """Curated default base images (name kept for truss-chains compatibility).
+
+    Each maps to the official ``python:3.X-slim`` image, or a CUDA runtime image with that Python
+    when the chainlet asks for a GPU.
+    """
+
+    PY39 = "py39"
+    PY310 = "py310"
+    PY311 = "py311"
+
+    @property
+    def python_version(self) -> str:
+        return {"py39": "3.9", "py310": "3.10", "py311": "3.11"}[self.value]
+
+
+class DockerAuthSettings(_Config):
+    """Credentials for pulling a private base image; the secret's *name*, never its value."""
+
+    auth_method: Literal["GCP_SERVICE_ACCOUNT_JSON", "AWS_IAM", "DOCKER_CONFIG"] = "DOCKER_CONFIG"
+    secret_name: str
+    registry: str = ""
+
+
+class CustomImage(_Config):
+    """A base image of your own, e.g. ``CustomImage(image="python:3.11-slim")``.
+
+    Args:
+        image: Image reference, as ``docker pull`` takes it.
+        python_executable_path: Absolute path of the Python to use, if ``python3`` is ambiguous.
+        docker_auth: Credentials for a private registry.
+    """
+
+    image: str = pydantic.Field(min_length=1)
+    python_executable_path: str | None = None
+    docker_auth: DockerAuthSettings | None = None
+
+    @pydantic.field_validator("python_executable_path")
+    @classmethod
+    def _absolute(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("/"):
+            raise ValueError(f"python_executable_path must be absolute, got {value!r}")
+        return value
+
+
+class DockerImage(_Config):
+    """The image a chainlet runs in.
+
+    Args:
+        base_image: A curated ``BasetenImage`` or a ``CustomImage`` (a plain string is taken as
+            ``CustomImage(image=...)``).
+        pip_requirements_file: A requirements file (``make_abs_path_here(...)``); its lines are
+            concatenated with ``pip_requirements``.
+        pip_requirements: Requirements to install.
+        apt_requirements: Debian packages to install.
+        data_dir: Directory copied into the image, visible at run time as ``context.data_dir``.
+        external_package_dirs: Directories of importable Python packages outside the chain's
+            workspace (e.g. a shared library), copied alongside it.
+    """
+
+    base_image: BasetenImage | CustomImage = BasetenImage.PY311
+    pip_requirements_file: AbsPath | None = None
+    pip_requirements: list[str] = pydantic.Field(default_factory=list)
+    apt_requirements: list[str] = pydantic.Field(default_factory=list)
+    data_dir: AbsPath | None = None
+    external_package_dirs: list[AbsPath] | None = None
+
+    @pydantic.field_validator("base_image", mode="before")
+    @classmethod
+    def _string_image(cls, value: object) -> object:
+        return CustomImage(image=value) if isinstance(value, str) else value
+
+    @pydantic.field_validator("pip_requirements", "apt_requirements")
+    @classmethod
+    def _no_blank(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not item.strip():
+                raise ValueError("requirements must not contain empty strings")
+        return value
+
+
+#: GPU types a chainlet may ask for; the Kubernetes target maps each to a node label.
+KNOWN_GPUS: tuple[str, ...] = (
+    "T4", "L4", "A10G", "V100", "A100", "A100_40GB", "A100_80GB", "L40S", "H100", "H100_40GB",
+    "H200", "B200",
+)
+
+_MEMORY_RE = re.compile(r"^(?P<number>\d+(\.\d+)?)(?P<unit>Ki|Mi|Gi|Ti|k|K|M|G|T)?$")
+_MEMORY_UNITS = {
+    None: 1, "k": 1000, "K": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4,
+    "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4,
+}
+
+
+def memory_to_bytes(memory: str) -> int:
+    """Parse a Kubernetes-style quantity such as ``"2Gi"`` or ``"512Mi"``."""
+    match = _MEMORY_RE.match(memory.strip())
+    if match is None:
+        raise ValueError(
+            f"memory {memory!r} is not a quantity like '512Mi', '2Gi' or '1.5G' "
+            "(units: Ki, Mi, Gi, Ti, K, M, G, T)"
+        )
+    return int(float(match["number"]) * _MEMORY_UNITS[match["unit"]])
+
+
+class Compute(_Config):
+    """Compute resources of one replica of a chainlet.
+
+    Args:
+        cpu_count: Minimum number of CPUs (>= 1).
+        memory: Minimum memory, e.g. ``"2Gi"`` or ``"512Mi"``.
+        gpu: GPU type (one of ``KNOWN_GPUS``), or ``None``; a ``"A10G:2"`` form sets ``gpu_count``.
+        gpu_count: Number of GPUs, when ``gpu`` is set.
+        predict_concurrency: Requests one replica serves at once: on the event loop for
+            ``async def run_remote``, in a thread pool of this size for ``def``. ``"cpu_count"``
+            takes the value of ``cpu_count``.
+    """
+
+    cpu_count: int = pydantic.Field(default=1, ge=1)
+    memory: str = "2Gi"
+    gpu: str | None = None
+    gpu_count: int = pydantic.Field(default=1, ge=1)
+    predict_concurrency: int | Literal["cpu_count"] = 1
+
+    @pydantic.field_validator("memory")
+    @classmethod
+    def _memory(cls, value: str) -> str:
+        memory_to_bytes(value)
+        return value.strip()
+
+    @pydantic.field_validator("predict_concurrency")
+    @classmethod
+    def _concurrency(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 1:
+            raise ValueError(f"predict_concurrency must be >= 1 or 'cpu_count', got {value}")
+        return value
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _gpu(cls, data: object) -> object:
+        if not isinstance(data, dict) or data.get("gpu") is None:
+            return data
+        gpu = str(getattr(data["gpu"], "value", data["gpu"]))
+        name, _, count = gpu.partition(":")
+        canonical = {g.upper(): g for g in KNOWN_GPUS}.get(name.strip().upper())
+        if canonical is None:
+            raise ValueError(f"unknown gpu {name!r}; choose one of: {', '.join(KNOWN_GPUS)}")
+        data = dict(data, gpu=canonical)
+        if count:
+            if not count.isdigit() or int(count) < 1:
+                raise ValueError(f"gpu {gpu!r}: the count after ':' must be a positive integer")
+            data["gpu_count"] = int(count)
+        return data
+
+    @property
+    def memory_bytes(self) -> int:
+        return memory_to_bytes(self.memory)
+
+    @property
+    def resolved_predict_concurrency(self) -> int:
+        """``predict_concurrency`` as a number (``"cpu_count"`` resolved)."""
+        if self.predict_concurrency == "cpu_count":
+            return self.cpu_count
+        return int(self.predict_concurrency)
+
+
+class ModelRepo(_Config):
+    """A model repository (Hugging Face style) cached into ``context.data_dir`` before start."""
+
+    repo_id: str = pydantic.Field(min_length=1)
+    revision: str | None = None
+    allow_patterns: list[str] | None = None
+    ignore_patterns: list[str] | None = None
+    volume_folder: str | None = None
+
+
+class ExternalDataItem(_Config):
+    """A file downloaded from ``url`` into ``context.data_dir / local_data_path`` before start."""
+
+    url: str
+    local_data_path: str
+    name: str | None = None
+
+    @pydantic.field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"url must be an http(s) URL, got {value!r}")
+        return value
+
+    @pydantic.field_validator("local_data_path")
+    @classmethod
+    def _relative(cls, value: str) -> str:
+        if value.startswith("/") or ".." in value.split("/"):
+            raise ValueError(f"local_data_path must be relative inside data_dir, got {value!r}")
+        return value
+
+
+_SECRET_KEY_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+class Assets(_Config):
+    """Assets a chainlet can use at run time.
+
+    Args:
+        cached: Model repos cached into ``context.data_dir`` before ``__init__`` runs.
+        secret_keys: Names of secrets this chainlet may read from ``context.secrets``.
+        external_data: Files downloaded into ``context.data_dir`` before ``__init__`` runs.
+    """
+
+    cached: list[ModelRepo] = pydantic.Field(default_factory=list)
+    secret_keys: list[str] = pydantic.Field(default_factory=list)
+    external_data: list[ExternalDataItem] = pydantic.Field(default_factory=list)
+
+    @pydantic.field_validator("secret_keys")
+    @classmethod
+    def _secret_names(cls, value: list[str]) -> list[str]:
+        for key in value:
+            if not _SECRET_KEY_RE.match(key):
+                raise ValueError(
+                    f"secret key {key!r} may contain only letters, digits, '_', '-' and '.'"
+                )
+        return value
+
+
+class RemoteConfig(_Config):
+    """Everything needed to deploy one chainlet: set it as the class variable ``remote_config``.
+
+    Args:
+        docker_image: The image the chainlet runs in.
+        compute: CPU, memory, GPU and request concurrency of one replica.
+        assets: Secrets, cached models and external data.
+        name: The chainlet's deployed name (default: the class name).
+        replicas: (ext) Number of replicas on targets that run several (docker, kubernetes).
+    """
+
+    docker_image: DockerImage = DockerImage()
+    compute: Compute = Compute()
+    assets: Assets = Assets()
+    name: str | None = pydantic.Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
+    replicas: int = pydantic.Field(default=1, ge=1)

@@ -1,0 +1,98 @@
+"""The runtime contract: the one document a target hands the serving runtime.
+
+A target writes it (a JSON file whose path is in ``INFRA_CHAINS_RUNTIME``, or the JSON itself in
+``INFRA_CHAINS_RUNTIME_JSON``); the runtime reads it; nothing else passes between them. Secret
+*values* never appear here: only the directory holding one 0600 file per secret.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from typing import Any
+
+import pydantic
+
+from infra_chains.errors import ConfigError
+from infra_chains.public_types import ServiceDescriptor
+
+CONTRACT_FILE_ENV = "INFRA_CHAINS_RUNTIME"
+CONTRACT_JSON_ENV = "INFRA_CHAINS_RUNTIME_JSON"
+
+
+class RuntimeContract(pydantic.BaseModel):
+    """Everything a serving process needs to load and serve one chainlet."""
+
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
+
+    chain_name: str = pydantic.Field(min_length=1)
+    chainlet_name: str = pydantic.Field(min_length=1)
+    import_path: str = pydantic.Field(
+        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$",
+        description="`module:QualName` of the chainlet class, importable from `workspace_dir`.",
+    )
+    workspace_dir: pathlib.Path
+    extra_python_paths: list[pathlib.Path] = pydantic.Field(default_factory=list)
+    chainlet_to_service: dict[str, ServiceDescriptor] = pydantic.Field(default_factory=dict)
+    user_env: dict[str, str] = pydantic.Field(default_factory=dict)
+    user_config: dict[str, Any] | None = None
+    environment: str | None = None
+    data_dir: pathlib.Path | None = None
+    secrets_dir: pathlib.Path | None = None
+    host: str = "127.0.0.1"
+    port: int = pydantic.Field(ge=0, le=65535)
+    predict_concurrency: int = pydantic.Field(default=1, ge=1)
+    max_queued_requests: int = pydantic.Field(
+        default=1024, ge=0, description="Requests waiting beyond predict_concurrency before 503."
+    )
+    max_request_bytes: int = pydantic.Field(default=128 * 1024 * 1024, ge=1024)
+    graceful_shutdown_sec: float = pydantic.Field(default=30.0, ge=0)
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_environment(cls, environ: os._Environ[str] | dict[str, str] | None = None) -> RuntimeContract:
+        """Read the contract from the file or inline JSON named by the environment."""
+        environ = os.environ if environ is None else environ
+        if inline := environ.get(CONTRACT_JSON_ENV):
+            return cls.parse(inline, source=f"${CONTRACT_JSON_ENV}")
+        path = environ.get(CONTRACT_FILE_ENV)
+        if not path:
+            raise ConfigError(
+                f"No runtime contract: set {CONTRACT_FILE_ENV} to the path of a contract JSON "
+                f"file (or {CONTRACT_JSON_ENV} to the JSON itself)."
+            )
+        return cls.read(pathlib.Path(path))
+
+    @classmethod
+    def read(cls, path: pathlib.Path) -> RuntimeContract:
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise ConfigError(f"Cannot read runtime contract {path}: {exc.strerror}.") from exc
+        return cls.parse(text, source=str(path))
+
+    @classmethod
+    def parse(cls, text: str, *, source: str) -> RuntimeContract:
+        try:
+            return cls.model_validate_json(text)
+        except pydantic.ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or '(document)'}: {err['msg']}"
+                for err in exc.errors()
+            )
+            raise ConfigError(f"Invalid runtime contract {source}: {problems}.") from exc
+
+    def write(self, path: pathlib.Path) -> None:
+        """Write atomically, so a process starting meanwhile never reads half a file."""
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(self.model_dump_json(indent=2))
+        os.replace(tmp, path)
+
+    def read_secrets(self) -> dict[str, str]:
+        """Secret values from ``secrets_dir`` (one file per secret, named after its key)."""
+        if self.secrets_dir is None:
+            return {}
+        if not self.secrets_dir.is_dir():
+            raise ConfigError(f"secrets_dir {self.secrets_dir} of chainlet "
+                              f"{self.chainlet_name!r} does not exist.")
+        return {p.name: p.read_text() for p in sorted(self.secrets_dir.iterdir()) if p.is_file()}

@@ -1,0 +1,1 @@
+"""Deployment targets: each turns a ChainPlan into running services and a ChainService."""
