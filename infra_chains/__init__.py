@@ -3,6 +3,8 @@
 ``import infra_chains as chains`` is all a truss-chains user changes.
 """
 
+from infra_chains.chain_service import ChainService
+from infra_chains.deploy import deploy_remotely, push
 from infra_chains.errors import (
     ChainsError,
     ChainsRuntimeError,
@@ -43,6 +45,7 @@ __all__ = [
     "AbsPath",
     "Assets",
     "BasetenImage",
+    "ChainService",
     "ChainletBase",
     "ChainsError",
     "ChainsRuntimeError",
@@ -66,8 +69,10 @@ __all__ = [
     "RemoteTimeoutError",
     "ServiceDescriptor",
     "depends",
+    "deploy_remotely",
     "depends_context",
     "make_abs_path_here",
     "mark_entrypoint",
+    "push",
     "run_local",
 ]

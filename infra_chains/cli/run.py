@@ -1,0 +1,47 @@
+"""`infra-chains run NAME --data JSON`: call a deployed chain's entrypoint."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from typing import Any
+
+import typer
+
+from infra_chains.cli.console import out_console
+from infra_chains.errors import ChainsUsageError
+from infra_chains.targets.registry import get_target
+
+
+def _load_data(data: str) -> dict[str, Any]:
+    source = "--data"
+    if data.startswith("@"):
+        path = pathlib.Path(data[1:])
+        source = str(path)
+        try:
+            data = path.read_text()
+        except OSError as exc:
+            raise ChainsUsageError(f"Cannot read {path}: {exc.strerror}.") from exc
+    try:
+        value = json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise ChainsUsageError(f"{source} is not valid JSON: {exc.msg} at position {exc.pos}.") from exc
+    if not isinstance(value, dict):
+        raise ChainsUsageError(
+            f"{source} must be a JSON object of run_remote's keyword arguments, e.g. "
+            '\'{"text": "hello"}\'.'
+        )
+    return value
+
+
+def run(
+    name: str = typer.Argument(..., help="The chain's name.", show_default=False),
+    data: str = typer.Option("{}", "--data", "-d", help="JSON object of keyword arguments, or @file."),
+    target: str = typer.Option("local", "--target", "-t", help="Where the chain is deployed."),
+    timeout: float = typer.Option(600.0, "--timeout", help="Seconds to wait for the answer."),
+) -> None:
+    """Call the entrypoint of chain NAME and print its JSON answer."""
+    payload = _load_data(data)
+    service = get_target(target).service(name)
+    result = service.run_remote(payload, timeout_sec=timeout)
+    out_console.print_json(json.dumps(result))

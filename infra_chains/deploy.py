@@ -1,0 +1,86 @@
+"""`push`: graph -> plan -> target. The Python API and the CLI both come through here."""
+
+from __future__ import annotations
+
+import logging
+import pathlib
+from collections.abc import Mapping
+from typing import Any
+
+from infra_chains.build.context import write_build_contexts
+from infra_chains.chain_service import ChainService
+from infra_chains.framework.graph import build_graph
+from infra_chains.plan import ChainPlan, default_chain_name, make_plan
+from infra_chains.targets.base import ProgressCallback
+from infra_chains.targets.registry import get_target
+from infra_chains.targets.secrets import resolve_secrets
+
+logger = logging.getLogger(__name__)
+
+#: Where ``only_generate_trusses`` writes, relative to the working directory.
+GENERATED_DIR = pathlib.Path(".chains_generated")
+
+
+def plan_chain(
+    entrypoint: type[Any],
+    chain_name: str | None = None,
+    user_env: Mapping[str, str] | None = None,
+    environment: str | None = None,
+) -> ChainPlan:
+    """Validate the chain below ``entrypoint`` and plan it (no side effects)."""
+    graph = build_graph(entrypoint)
+    return make_plan(
+        graph,
+        chain_name or default_chain_name(graph.entrypoint.name),
+        user_env=user_env,
+        environment=environment,
+    )
+
+
+def push(
+    entrypoint: type[Any],
+    chain_name: str | None = None,
+    publish: bool = True,
+    promote: bool = True,
+    user_env: Mapping[str, str] | None = None,
+    only_generate_trusses: bool = False,
+    remote: str | None = None,
+    *,
+    secrets: Mapping[str, str] | None = None,
+    ready_timeout_sec: float = 60.0,
+    generated_dir: pathlib.Path | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> ChainService | None:
+    """Deploy the chain whose entrypoint is ``entrypoint``; returns its `ChainService`.
+
+    Args:
+        entrypoint: The entrypoint chainlet class.
+        chain_name: Name of the deployed chain (default: the entrypoint's name in kebab-case).
+            Pushing the same name again updates that chain, restarting only what changed.
+        publish: Kept for truss-chains compatibility; every deployment here is published.
+        promote: Kept for truss-chains compatibility.
+        user_env: Values chainlets read from ``context.user_env``.
+        only_generate_trusses: Write the plan and each chainlet's build context under
+            ``generated_dir`` (default ``./.chains_generated``), deploy nothing, return None.
+        remote: The deployment target: ``"local"`` (default), ``"docker"``, ``"kubernetes"``.
+        secrets: (ext) Secret values; secrets not given here are read from the environment.
+        ready_timeout_sec: (ext) How long each chainlet may take to become ready.
+        on_progress: (ext) Called with every chainlet's status while deploying.
+    """
+    del publish, promote  # every deployment of a self-owned target is "published"
+    plan = plan_chain(entrypoint, chain_name, user_env)
+    if only_generate_trusses:
+        out = write_build_contexts(plan, generated_dir or GENERATED_DIR)
+        logger.info("Wrote the plan and build contexts of chain %r to %s", plan.chain_name, out)
+        return None
+    target = get_target(remote)
+    values = resolve_secrets(plan, secrets)
+    return target.deploy(plan, values, ready_timeout_sec=ready_timeout_sec, on_progress=on_progress)
+
+
+def deploy_remotely(*args: Any, **kwargs: Any) -> ChainService | None:
+    """Deprecated alias of `push`."""
+    import warnings
+
+    warnings.warn("deploy_remotely is deprecated; use push", DeprecationWarning, stacklevel=2)
+    return push(*args, **kwargs)

@@ -1,0 +1,87 @@
+"""Import a chain file and find its entrypoint, as `push` and the CLI do."""
+
+from __future__ import annotations
+
+import importlib
+import pathlib
+import sys
+
+from infra_chains.errors import ChainsUsageError
+from infra_chains.framework.chainlet import ChainletBase, chainlets_in_module, is_entrypoint
+
+
+def workspace_of(chain_file: pathlib.Path) -> pathlib.Path:
+    """The chain's workspace: the chain file's directory, or, when that directory is a package
+    (has an ``__init__.py``), the first ancestor that is not; ``pkg.module`` imports then work
+    the same in every target."""
+    directory = chain_file.resolve().parent
+    while (directory / "__init__.py").exists() and directory.parent != directory:
+        directory = directory.parent
+    return directory
+
+
+def module_name(chain_file: pathlib.Path, workspace: pathlib.Path) -> str:
+    """The dotted module name of ``chain_file`` inside ``workspace``."""
+    relative = chain_file.resolve().relative_to(workspace).with_suffix("")
+    parts = list(relative.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def load_entrypoint(chain_file: pathlib.Path | str, entrypoint: str | None = None) -> type[ChainletBase]:
+    """Import ``chain_file`` under its workspace module name and return the entrypoint class.
+
+    The file is imported as ``module`` (not ``__main__``), with its workspace on ``sys.path``, so
+    its chainlets get the same import path here as in a deployed runtime.
+    """
+    path = pathlib.Path(chain_file)
+    if not path.is_file() or path.suffix != ".py":
+        raise ChainsUsageError(f"Chain file {chain_file} does not exist or is not a .py file.")
+    path = path.resolve()
+    workspace = workspace_of(path)
+    name = module_name(path, workspace)
+    # The workspace goes first, and a same-named module from another workspace is forgotten,
+    # so two chain files called `chain.py` in different directories load as themselves.
+    if str(workspace) in sys.path:
+        sys.path.remove(str(workspace))
+    sys.path.insert(0, str(workspace))
+    loaded = sys.modules.get(name)
+    if loaded is not None and pathlib.Path(getattr(loaded, "__file__", "") or "").resolve() != path:
+        for key in [k for k in sys.modules if k == name or k.startswith(name + ".")]:
+            del sys.modules[key]
+        importlib.invalidate_caches()
+    try:
+        module = importlib.import_module(name)
+    except ChainsUsageError:
+        raise
+    except Exception as exc:
+        raise ChainsUsageError(
+            f"Importing chain file {path} failed: {type(exc).__name__}: {exc}"
+        ) from exc
+    if pathlib.Path(getattr(module, "__file__", "") or "").resolve() != path:
+        raise ChainsUsageError(
+            f"Importing {path} as module {name!r} found another module at {module.__file__}; "
+            "rename the chain file so it does not shadow an installed module."
+        )
+    chainlets = chainlets_in_module(module.__name__)
+    if entrypoint is not None:
+        for cls in chainlets:
+            if cls.__name__ == entrypoint:
+                return cls
+        known = ", ".join(c.__name__ for c in chainlets) or "none"
+        raise ChainsUsageError(
+            f"{path} defines no chainlet named {entrypoint!r}; chainlets there: {known}."
+        )
+    marked = [cls for cls in chainlets if is_entrypoint(cls)]
+    if len(marked) == 1:
+        return marked[0]
+    if not marked:
+        known = ", ".join(c.__name__ for c in chainlets) or "none"
+        raise ChainsUsageError(
+            f"{path} marks no entrypoint. Decorate one chainlet with @chains.mark_entrypoint, or "
+            f"name it with --entrypoint (chainlets there: {known})."
+        )
+    raise ChainsUsageError(  # pragma: no cover - mark_entrypoint reports a second one itself
+        f"{path} marks {len(marked)} entrypoints; keep one."
+    )

@@ -1,0 +1,72 @@
+"""A chain's workspace as files: what is copied with the chain, and what its hashes cover."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import os
+import pathlib
+from collections.abc import Iterable, Iterator
+
+from infra_chains.errors import ChainsUsageError
+from infra_chains.framework.loading import module_name, workspace_of
+
+__all__ = ["module_name", "workspace_of", "workspace_files", "digest_files", "module_source_without"]
+
+#: Never part of a workspace: VCS data, virtual environments, caches, build outputs.
+IGNORED_DIRS = frozenset({
+    ".git", ".hg", ".svn", ".venv", "venv", ".venvs", "env", "__pycache__", "node_modules",
+    ".mypy_cache", ".pytest_cache", ".ruff_cache", ".tox", ".nox", ".chains_generated",
+    "dist", "build", ".idea", ".vscode",
+})
+IGNORED_SUFFIXES = (".pyc", ".pyo", ".so.tmp", ".swp")
+#: A workspace this large is almost certainly a mistake (e.g. a chain file in $HOME).
+MAX_WORKSPACE_FILES = 5000
+
+
+def workspace_files(workspace: pathlib.Path) -> list[pathlib.Path]:
+    """Files copied with the chain (sorted, so hashes are stable)."""
+    files = sorted(_walk(workspace))
+    if len(files) > MAX_WORKSPACE_FILES:
+        raise ChainsUsageError(
+            f"The workspace {workspace} holds {len(files)} files (more than "
+            f"{MAX_WORKSPACE_FILES}); every file there is copied with the chain. Put the chain "
+            "file in a directory of its own."
+        )
+    return files
+
+
+def _walk(root: pathlib.Path) -> Iterator[pathlib.Path]:
+    for directory, subdirs, names in os.walk(root):
+        subdirs[:] = sorted(d for d in subdirs if d not in IGNORED_DIRS and not d.endswith(".egg-info"))
+        for name in names:
+            if not name.endswith(IGNORED_SUFFIXES):
+                yield pathlib.Path(directory) / name
+
+
+def digest_files(paths: Iterable[pathlib.Path], root: pathlib.Path, skip: pathlib.Path | None = None) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        if skip is not None and path == skip:
+            continue
+        digest.update(str(path.relative_to(root)).encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def module_source_without(source: str, class_names: set[str]) -> str:
+    """``source`` with the top-level classes ``class_names`` removed.
+
+    A chainlet's code is its own class plus the module's shared code (imports, models, helpers),
+    not its siblings' classes: editing one chainlet must not restart the others.
+    """
+    if not class_names:
+        return source
+    lines = source.splitlines(keepends=True)
+    tree = ast.parse(source)
+    drop: set[int] = set()
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name in class_names:
+            start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            drop.update(range(start - 1, (node.end_lineno or node.lineno)))
+    return "".join(line for index, line in enumerate(lines) if index not in drop)

@@ -1,0 +1,78 @@
+"""Secret values: gathered, checked before anything starts, written as private files."""
+
+from __future__ import annotations
+
+import pathlib
+import stat
+
+import pytest
+
+from infra_chains.errors import ChainsUsageError
+from infra_chains.plan.models import ChainPlan
+from infra_chains.targets.secrets import (
+    parse_assignments,
+    parse_env_file,
+    resolve_secrets,
+    write_secret_files,
+)
+
+
+def plan_with_secrets(**by_chainlet: list[str]) -> ChainPlan:
+    chainlets = []
+    for name, keys in by_chainlet.items():
+        chainlets.append({
+            "name": name, "import_path": f"m:{name}", "is_entrypoint": False,
+            "build": {"base_image": "python:3.11-slim", "workspace_dir": "/w"},
+            "compute": {"cpu_count": 1, "memory": "2Gi", "memory_bytes": 1, "gpu": None,
+                        "gpu_count": 0, "predict_concurrency": 1, "replicas": 1},
+            "assets": {"secret_keys": keys}, "dependencies": [], "user_config": None,
+            "source_digest": "s", "content_hash": "h",
+        })
+    return ChainPlan.model_validate({
+        "chain_name": "c", "entrypoint": next(iter(by_chainlet)), "user_env": {},
+        "workspace_dir": "/w", "chainlets": chainlets,
+    })
+
+
+def test_env_file_parsing(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / ".env"
+    path.write_text("# comment\nexport A=1\nB = 'two words'\nC=\"x=y\"\n\n")
+    assert parse_env_file(path) == {"A": "1", "B": "two words", "C": "x=y"}
+
+
+def test_env_file_bad_line_names_file_and_line(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / ".env"
+    path.write_text("A=1\nnot an assignment\n")
+    with pytest.raises(ChainsUsageError, match=r"\.env:2: expected KEY=VALUE"):
+        parse_env_file(path)
+
+
+def test_assignment_without_equals_is_rejected() -> None:
+    with pytest.raises(ChainsUsageError, match="--secret expects KEY=VALUE"):
+        parse_assignments(["token"], "--secret")
+
+
+def test_secrets_come_from_values_then_environment() -> None:
+    plan = plan_with_secrets(A=["token", "hf_key"])
+    values = resolve_secrets(plan, {"token": "t"}, environ={"HF_KEY": "h"})
+    assert values == {"token": "t", "hf_key": "h"}
+
+
+def test_missing_secrets_are_all_listed_with_their_chainlets() -> None:
+    plan = plan_with_secrets(A=["token"], B=["token", "other"])
+    with pytest.raises(ChainsUsageError) as info:
+        resolve_secrets(plan, {}, environ={})
+    message = str(info.value)
+    assert "'token' (used by A, B)" in message and "'other' (used by B)" in message
+    assert "nothing was started" in message
+
+
+def test_secret_files_are_private_and_exact(tmp_path: pathlib.Path) -> None:
+    directory = tmp_path / "secrets" / "A"
+    assert write_secret_files(directory, {"token": "t", "old": "o"}) is True
+    assert write_secret_files(directory, {"token": "t", "old": "o"}) is False
+    assert write_secret_files(directory, {"token": "t2"}) is True
+    assert sorted(p.name for p in directory.iterdir()) == ["token"]
+    assert (directory / "token").read_text() == "t2"
+    assert stat.S_IMODE((directory / "token").stat().st_mode) == 0o600
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
