@@ -38,6 +38,8 @@ from infra_chains.remote_config import (
     ModelRepo,
     RemoteConfig,
 )
+from infra_chains.serving.remote_errors import HTTPException
+from infra_chains.serving.stub import StubBase
 
 __version__ = "0.1.0"
 
@@ -59,6 +61,7 @@ __all__ = [
     "DockerImage",
     "Environment",
     "ExternalDataItem",
+    "HTTPException",
     "ModelRepo",
     "RPCOptions",
     "RemoteChainletError",
@@ -68,9 +71,10 @@ __all__ = [
     "RemoteHTTPError",
     "RemoteTimeoutError",
     "ServiceDescriptor",
+    "StubBase",
     "depends",
-    "deploy_remotely",
     "depends_context",
+    "deploy_remotely",
     "make_abs_path_here",
     "mark_entrypoint",
     "push",

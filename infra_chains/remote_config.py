@@ -146,7 +146,8 @@ class Compute(_Config):
     @pydantic.field_validator("memory")
     @classmethod
     def _memory(cls, value: str) -> str:
-        memory_to_bytes(value)
+        if memory_to_bytes(value) <= 0:
+            raise ValueError(f"memory {value!r} must be more than zero, e.g. '512Mi' or '2Gi'")
         return value.strip()
 
     @pydantic.field_validator("predict_concurrency")

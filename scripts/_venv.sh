@@ -8,5 +8,6 @@ PY
 if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv || { echo "python3 -m venv failed: install the venv module (apt-get install -y python3-venv)" >&2; exit 1; }
 fi
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[${EXTRAS:-}]"
+.venv/bin/python -m pip install --quiet --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+if [ -n "${EXTRAS:-}" ]; then spec=".[$EXTRAS]"; else spec="."; fi
+.venv/bin/python -m pip install --quiet -e "$spec"

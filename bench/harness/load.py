@@ -46,6 +46,16 @@ class WrkResult:
     def errors(self) -> int:
         return self.errors_status + self.errors_socket
 
+    @property
+    def attempts(self) -> int:
+        """Requests that got a response (any status) plus those that failed on the socket."""
+        return self.requests + self.errors_socket
+
+    @property
+    def ok_rps(self) -> float:
+        """Throughput of successful (non-error) responses: failures are not throughput."""
+        return (self.requests - self.errors_status) / self.duration_s if self.duration_s else 0.0
+
 
 def wrk_available() -> str | None:
     """None if wrk can be used, else the reason it cannot."""

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 _PROC = Path("/proc")
+_STARTED: list[int] = []  # session ids of everything spawn() started, for kill_everything()
 
 
 def spawn(
@@ -25,7 +26,7 @@ def spawn(
     """Start `argv` as the leader of a new session; output goes to `log` (or is discarded)."""
     out = open(log, "ab") if log is not None else subprocess.DEVNULL
     try:
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             list(argv),
             cwd=cwd,
             env=dict(env) if env is not None else None,
@@ -34,6 +35,8 @@ def spawn(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        _STARTED.append(proc.pid)
+        return proc
     finally:
         if log is not None:
             out.close()  # type: ignore[union-attr]
@@ -128,3 +131,26 @@ def _reap(pids: Sequence[int]) -> None:
             pass
         except OSError:
             pass
+
+
+def kill_everything() -> set[int]:
+    """Last line of defence (finally/Ctrl-C): kill every session spawn() ever started."""
+    survivors = kill_family(_STARTED, _STARTED, grace_s=2.0) if _STARTED else set()
+    _STARTED.clear()
+    return survivors
+
+
+def free_ports(n: int) -> list[int]:
+    """`n` distinct currently-free TCP ports on 127.0.0.1 (the OS picks them)."""
+    import socket
+
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()

@@ -113,5 +113,5 @@ def _example_value(annotation: object) -> object:
     if origin is dict:
         return {}
     if hasattr(annotation, "model_fields"):
-        return {n: _example_value(f.annotation) for n, f in annotation.model_fields.items() if f.is_required()}  # type: ignore[attr-defined]
+        return {n: _example_value(f.annotation) for n, f in annotation.model_fields.items() if f.is_required()}
     return None

@@ -78,16 +78,22 @@ class ChainletBase:
             cls.__init__ = _guard_init(cls.__dict__["__init__"])  # type: ignore[method-assign]
         _analyze(cls, record, defer_unresolved=True)
 
-    def __init__(self) -> None:
-        if _CONSTRUCTING.get() is not self:
-            _naive_instantiation(self, (), {})
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Takes any arguments so that `Chainlet(x)` gets the runtime's explanation, not a
+        # TypeError; validation treats this `__init__` as taking none.
+        if _CONSTRUCTING.get() is not self or args or kwargs:
+            _naive_instantiation(self, args, kwargs)
 
 
 def _analyze(cls: type[ChainletBase], record: _ClassRecord, *, defer_unresolved: bool) -> None:
+    # `mark_entrypoint` adds its problem after class creation; a deferred re-analysis keeps it.
+    kept = [p for p in record.problems if p.code == "entrypoint-twice"]
     try:
-        record.definition, record.problems = analyze(
+        definition, problems = analyze(
             cls, record.file, record.line, defer_unresolved=defer_unresolved
         )
+        record.definition = None if kept else definition
+        record.problems = problems + kept
         record.unresolved = False
     except UnresolvedAnnotations:
         record.unresolved = True
@@ -172,7 +178,14 @@ def mark_entrypoint(cls: type[ChainletT]) -> type[ChainletT]:
 
 
 def _classes_in_scope(scope: tuple[str, str]) -> list[type[ChainletBase]]:
-    alive = [cls for ref in _SCOPES.get(scope, []) if (cls := ref()) is not None]
+    # A class defined again under the same name (a re-imported or reloaded file, a re-run
+    # notebook cell) replaces the earlier one, which may linger until garbage collection.
+    latest: dict[str, type[ChainletBase]] = {}
+    for ref in _SCOPES.get(scope, []):
+        if (cls := ref()) is not None:
+            latest.pop(cls.__qualname__, None)
+            latest[cls.__qualname__] = cls
+    alive = list(latest.values())
     _SCOPES[scope] = [weakref.ref(cls) for cls in alive]
     return alive
 
@@ -180,7 +193,10 @@ def _classes_in_scope(scope: tuple[str, str]) -> list[type[ChainletBase]]:
 def problems_in_scope_of(cls: type[ChainletBase]) -> list[DefinitionProblem]:
     """Every definition problem of the classes defined in ``cls``'s scope (file or function)."""
     problems: list[DefinitionProblem] = []
-    for member in _classes_in_scope(cls.__infra_chains_record__.scope):
+    members = _classes_in_scope(cls.__infra_chains_record__.scope)
+    if cls not in members:  # an older definition replaced by a newer one of the same name
+        members.append(cls)
+    for member in members:
         record = member.__infra_chains_record__
         if record.unresolved:
             _analyze(member, record, defer_unresolved=False)

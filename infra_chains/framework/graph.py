@@ -49,8 +49,7 @@ def build_graph(entrypoint: type[Any]) -> ChainGraph:
         raise ChainsUsageError(
             f"The entrypoint must be a ChainletBase subclass, got {entrypoint!r}."
         )
-    classes = _reachable(entrypoint)
-    problems = [p for cls in classes for p in problems_in_scope_of(cls)]
+    classes, problems = _reachable(entrypoint)
     if problems:
         raise_problems(problems)
     definitions = {cls: definition_of(cls) for cls in classes}
@@ -59,19 +58,25 @@ def build_graph(entrypoint: type[Any]) -> ChainGraph:
     return ChainGraph(entrypoint=definitions[entrypoint], chainlets=tuple(ordered))
 
 
-def _reachable(entrypoint: type[ChainletBase]) -> list[type[ChainletBase]]:
+def _reachable(
+    entrypoint: type[ChainletBase],
+) -> tuple[list[type[ChainletBase]], list[DefinitionProblem]]:
     seen: dict[type[ChainletBase], None] = {}
+    problems: list[DefinitionProblem] = []
     stack = [entrypoint]
     while stack:
         cls = stack.pop()
         if cls in seen:
             continue
         seen[cls] = None
+        # Before reading the definition: this also analyses classes whose annotations named
+        # something defined later in their file (deferred at class creation).
+        problems.extend(problems_in_scope_of(cls))
         definition = cls.__infra_chains_record__.definition
         if definition is None:
             continue  # its problems are reported by the caller
         stack.extend(d.chainlet_cls for d in definition.dependencies if d.is_chainlet)
-    return list(seen)
+    return list(seen), problems
 
 
 def _topological(

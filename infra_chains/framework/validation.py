@@ -125,6 +125,9 @@ def _endpoint(out: _Collector, defer: bool) -> EndpointDefinition | None:
     hints = _resolve_hints(out, raw, ENDPOINT_NAME, defer)
     signature = inspect.signature(raw)
     params: list[EndpointParam] = []
+    if not signature.parameters:
+        out.add("endpoint-self", f"`{ENDPOINT_NAME}` takes no arguments; its first argument "
+                "must be `self`", ENDPOINT_NAME, line)
     for index, param in enumerate(signature.parameters.values()):
         if index == 0:
             if param.name != "self" or param.kind not in (param.POSITIONAL_OR_KEYWORD, param.POSITIONAL_ONLY):
@@ -188,9 +191,11 @@ def _is_dependency_type(value: Any) -> bool:
 
 
 def _init(out: _Collector) -> tuple[list[DependencyDefinition], str | None]:
+    from infra_chains.framework.chainlet import ChainletBase
+
     init = out.cls.__init__
     original = getattr(init, "__wrapped__", init)
-    if original is object.__init__ or not inspect.isfunction(original):
+    if original in (object.__init__, ChainletBase.__init__) or not inspect.isfunction(original):
         return [], None
     line = _line_of(original, out.class_line)
     dependencies: list[DependencyDefinition] = []
@@ -208,7 +213,7 @@ def _init(out: _Collector) -> tuple[list[DependencyDefinition], str | None]:
                 out.add("init-context-twice",
                         f"`{param.name}` is a second `depends_context()` argument; keep one",
                         "__init__", line)
-            elif position != len(params) - 1:
+            elif any(not isinstance(p.default, ContextMarker) for p in params[position + 1:]):
                 out.add("init-context-position",
                         f"the context argument `{param.name}` must be the last argument of "
                         "`__init__`; move it after the dependencies", "__init__", line)
@@ -221,10 +226,6 @@ def _init(out: _Collector) -> tuple[list[DependencyDefinition], str | None]:
                         "ChainletBase (or StubBase) subclass; pass the chainlet class itself, "
                         "e.g. `chains.depends(MyChainlet)`", "__init__", line)
                 continue
-            if context_arg is not None:
-                out.add("init-context-position",
-                        f"the context argument `{context_arg}` must come after every dependency "
-                        f"(found `{param.name}` after it)", "__init__", line)
             dependencies.append(DependencyDefinition(param.name, default.chainlet_cls, default.options))
             continue
         out.add("init-argument",

@@ -22,13 +22,14 @@ import os
 import pathlib
 import time
 from collections.abc import Iterator
-from typing import Literal
+from typing import Literal, TypeVar
 
 import pydantic
 
 from infra_chains.errors import ConfigError
 
 HOME_ENV = "INFRA_CHAINS_HOME"
+ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
 
 ChainletStatus = Literal["starting", "ready", "crashed", "restarting", "failed", "stopped"]
 
@@ -104,13 +105,33 @@ class ChainDir:
         self.name = chain_name
         self.path = (root or state_root()) / "chains" / chain_name
 
-    plan = property(lambda self: self.path / "plan.json")
-    desired = property(lambda self: self.path / "desired.json")
-    state = property(lambda self: self.path / "state.json")
-    supervisor_log = property(lambda self: self.path / "supervisor.log")
-    contracts = property(lambda self: self.path / "contracts")
-    logs = property(lambda self: self.path / "logs")
-    secrets = property(lambda self: self.path / "secrets")
+    @property
+    def plan(self) -> pathlib.Path:
+        return self.path / "plan.json"
+
+    @property
+    def desired(self) -> pathlib.Path:
+        return self.path / "desired.json"
+
+    @property
+    def state(self) -> pathlib.Path:
+        return self.path / "state.json"
+
+    @property
+    def supervisor_log(self) -> pathlib.Path:
+        return self.path / "supervisor.log"
+
+    @property
+    def contracts(self) -> pathlib.Path:
+        return self.path / "contracts"
+
+    @property
+    def logs(self) -> pathlib.Path:
+        return self.path / "logs"
+
+    @property
+    def secrets(self) -> pathlib.Path:
+        return self.path / "secrets"
 
     def exists(self) -> bool:
         return self.path.is_dir()
@@ -147,7 +168,7 @@ def write_atomic(path: pathlib.Path, text: str, mode: int = 0o644) -> None:
     os.replace(tmp, path)
 
 
-def _read(path: pathlib.Path, model: type[pydantic.BaseModel]) -> object:
+def _read(path: pathlib.Path, model: type[ModelT]) -> ModelT | None:
     try:
         text = path.read_text()
     except FileNotFoundError:

@@ -181,17 +181,18 @@ class LocalTarget(Target):
 
     def _spawn_supervisor(self, chain_dir: ChainDir, workspace: pathlib.Path) -> None:
         with open(chain_dir.supervisor_log, "ab") as log:
-            # A session of its own: the supervisor outlives the terminal that pushed, and one
-            # killpg stops it with every chainlet it started.
-            subprocess.Popen(
-                [self._python, "-m", "infra_chains.targets.local.supervisor", str(chain_dir.path)],
+            launcher = subprocess.run(
+                [self._python, "-m", "infra_chains.targets.local.supervisor", "--daemonize",
+                 str(chain_dir.path)],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,
                 close_fds=True,
                 cwd=workspace,
+                timeout=SUPERVISOR_START_SEC,
             )
+        if launcher.returncode != 0:
+            raise DeploymentError(_supervisor_failure(chain_dir))
 
     def _wait_ready(
         self,

@@ -1,0 +1,239 @@
+"""Load a chainlet from its runtime contract and serve it: the body of ``python -m infra_chains.serve``.
+
+Order matters: the HTTP server starts *before* ``__init__`` runs (in a thread), so ``/healthz``
+answers during a slow init (model download, warm-up) while ``/readyz`` says 503 until it is done;
+probes and the local supervisor tell "starting" from "dead" that way. A failing ``__init__``
+stops the process with exit code 1.
+
+SIGTERM (and SIGINT) shut down gracefully: uvicorn stops accepting, lets in-flight requests
+finish within ``graceful_shutdown_sec``, and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Any
+
+import pydantic
+import uvicorn
+
+from infra_chains.errors import ChainsUsageError, ConfigError
+from infra_chains.framework.chainlet import ChainletBase, construct, definition_of, new_instance
+from infra_chains.framework.definition import ChainletDefinition
+from infra_chains.public_types import DeploymentContext, Environment
+from infra_chains.serving import transport
+from infra_chains.serving.app import ChainletApp
+from infra_chains.serving.contract import RuntimeContract
+from infra_chains.serving.endpoint import EndpointCodec
+from infra_chains.serving.stub import make_chainlet_stub
+
+logger = logging.getLogger(__name__)
+
+#: Server keep-alive; above the client idle timeout (`transport.CLIENT_IDLE_SEC`), so a pooled
+#: client connection is dropped by the client before the server closes it (PERF.md).
+SERVER_KEEP_ALIVE_SEC = 15
+
+
+def load_chainlet_class(contract: RuntimeContract) -> type[ChainletBase]:
+    """Import ``contract.import_path`` with the workspace (and extra paths) on ``sys.path``."""
+    for path in reversed([contract.workspace_dir, *contract.extra_python_paths]):
+        entry = str(path)
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+    module_name, _, qualname = contract.import_path.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and module_name.startswith(exc.name):
+            raise ConfigError(
+                f"import_path {contract.import_path!r} of chainlet {contract.chainlet_name!r}: "
+                f"module {exc.name!r} not found under workspace_dir {contract.workspace_dir}. "
+                "The path is relative to workspace_dir (`package.module:Class`)."
+            ) from exc
+        raise
+    for part in qualname.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ConfigError(
+                f"import_path {contract.import_path!r} of chainlet {contract.chainlet_name!r}: "
+                f"module {module_name!r} has no attribute {part!r}."
+            ) from None
+    if not (isinstance(obj, type) and issubclass(obj, ChainletBase)):
+        raise ConfigError(
+            f"import_path {contract.import_path!r} names {obj!r}, not a chainlet class "
+            "(a chains.ChainletBase subclass)."
+        )
+    return obj
+
+
+def build_context(contract: RuntimeContract, definition: ChainletDefinition) -> DeploymentContext[Any]:
+    """The ``DeploymentContext`` from the contract: secrets from files, user_config validated."""
+    user_config: Any = contract.user_config
+    default = definition.default_user_config
+    if default is not None:
+        overrides = contract.user_config or {}
+        try:
+            user_config = type(default).model_validate({**default.model_dump(), **overrides})
+        except pydantic.ValidationError as exc:
+            problems = "; ".join(
+                f"user_config.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+                for err in exc.errors(include_url=False)
+            )
+            raise ConfigError(
+                f"user_config of chainlet {contract.chainlet_name!r} does not fit "
+                f"{type(default).__name__}: {problems}."
+            ) from exc
+    return DeploymentContext[Any](
+        data_dir=contract.data_dir,
+        user_config=user_config,
+        chainlet_to_service=contract.chainlet_to_service,
+        secrets=contract.read_secrets(),
+        user_env=contract.user_env,
+        environment=Environment(name=contract.environment) if contract.environment else None,
+    )
+
+
+def build_init_kwargs(
+    contract: RuntimeContract, definition: ChainletDefinition, context: DeploymentContext[Any]
+) -> dict[str, Any]:
+    """``__init__`` arguments: a typed stub per dependency, and the context."""
+    kwargs: dict[str, Any] = {}
+    services = contract.chainlet_to_service
+    for dependency in definition.dependencies:
+        if not dependency.is_chainlet:
+            # A StubBase dependency: injected if the contract names a service for its class,
+            # otherwise the user builds it from the context (`MyStub.from_url(...)`).
+            descriptor = services.get(dependency.chainlet_cls.__name__)
+            if descriptor is not None:
+                kwargs[dependency.arg_name] = dependency.chainlet_cls(descriptor)
+            continue
+        dep_definition = definition_of(dependency.chainlet_cls)
+        descriptor = services.get(dep_definition.name)
+        if descriptor is None:
+            known = ", ".join(sorted(services)) or "none"
+            raise ConfigError(
+                f"Chainlet {definition.name!r} depends on {dep_definition.name!r} (argument "
+                f"`{dependency.arg_name}`), but the runtime contract's chainlet_to_service has no "
+                f"entry {dep_definition.name!r} (it has: {known}). The target must list every "
+                "dependency with its URL."
+            )
+        kwargs[dependency.arg_name] = make_chainlet_stub(
+            dep_definition, descriptor, caller_is_async=definition.endpoint.is_async,
+            caller=definition.name,
+        )
+    if definition.context_arg is not None:
+        kwargs[definition.context_arg] = context
+    return kwargs
+
+
+class _Runtime:
+    """One serving process: the app, the uvicorn server and the ``__init__`` thread."""
+
+    def __init__(self, contract: RuntimeContract) -> None:
+        self.contract = contract
+        cls = load_chainlet_class(contract)
+        try:
+            self.definition = definition_of(cls)
+        except ChainsUsageError as exc:
+            raise ConfigError(f"Chainlet class {contract.import_path!r} is invalid: {exc}") from exc
+        self.context = build_context(contract, self.definition)
+        self.init_kwargs = build_init_kwargs(contract, self.definition, self.context)
+        self.app = ChainletApp(
+            chain_name=contract.chain_name,
+            chainlet_name=contract.chainlet_name,
+            endpoint=EndpointCodec(self.definition),
+            predict_concurrency=contract.predict_concurrency,
+            max_queued_requests=contract.max_queued_requests,
+            max_request_bytes=contract.max_request_bytes,
+            on_shutdown=transport.aclose_defaults,
+        )
+        config = uvicorn.Config(
+            self.app, host=contract.host, port=contract.port, loop="uvloop", http="httptools",
+            ws="none", lifespan="on", access_log=False, log_config=None,
+            timeout_keep_alive=SERVER_KEEP_ALIVE_SEC,
+            timeout_graceful_shutdown=contract.graceful_shutdown_sec or None,
+            server_header=False, date_header=False,
+        )
+        self.server = uvicorn.Server(config)
+        self.exit_code = 0
+
+    def run(self) -> int:
+        # uvicorn re-raises a captured SIGTERM after shutting down, with the previous handler
+        # in place; a Python handler here turns that into a normal return (exit 0), and covers a
+        # signal arriving before uvicorn installs its own.
+        def on_signal(signum: int, frame: object) -> None:
+            self.server.should_exit = True
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        uvloop_run = _uvloop_run()
+        uvloop_run(self._main())
+        return self.exit_code
+
+    async def _main(self) -> None:
+        serving = asyncio.ensure_future(self.server.serve())
+        while not self.server.started and not serving.done():
+            await asyncio.sleep(0.005)
+        if serving.done():  # could not bind, or a lifespan failure: uvicorn has logged why
+            serving.result()
+            self.exit_code = 1
+            return
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        logger.info("chainlet %s (chain %s) listening on http://%s:%d, running __init__",
+                    self.contract.chainlet_name, self.contract.chain_name, self.contract.host, port)
+        loop = asyncio.get_running_loop()
+        started = time.monotonic()
+
+        def init() -> None:
+            try:
+                instance = construct(new_instance(self.definition.cls), self.init_kwargs)
+            except BaseException:  # noqa: BLE001 - reported, then the process exits 1
+                logger.exception("__init__ of chainlet %s failed; exiting", self.contract.chainlet_name)
+                loop.call_soon_threadsafe(self._fail)
+                return
+            loop.call_soon_threadsafe(self._ready, instance, started)
+
+        # A daemon thread: a SIGTERM during a slow __init__ must not wait for it to finish.
+        threading.Thread(target=init, name="chainlet-init", daemon=True).start()
+        await serving
+        logger.info("chainlet %s stopped", self.contract.chainlet_name)
+
+    def _ready(self, instance: Any, started: float) -> None:
+        self.app.set_ready(instance, self.definition.health_check_is_async)
+        logger.info("chainlet %s ready (__init__ took %.2f s)", self.contract.chainlet_name,
+                    time.monotonic() - started)
+
+    def _fail(self) -> None:
+        self.exit_code = 1
+        self.server.should_exit = True
+
+
+def _uvloop_run() -> Any:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency except on Windows
+        return asyncio.run
+    return uvloop.run
+
+
+def serve(contract: RuntimeContract) -> int:
+    """Serve the chainlet named by ``contract`` until SIGTERM; the process exit code."""
+    runtime = _Runtime(contract)
+    code = runtime.run()
+    busy = [t for t in threading.enumerate() if t.is_alive() and not t.daemon
+            and t is not threading.main_thread()]
+    if busy:
+        # Worker threads still running user code after the graceful period would block the
+        # interpreter's exit (it joins them); the grace period is over, so leave now.
+        logger.warning("exiting with %d request thread(s) still running", len(busy))
+        logging.shutdown()
+        os._exit(code)
+    return code

@@ -1,0 +1,280 @@
+"""The stubs' HTTP transports: one pooled keep-alive client per process (and event loop).
+
+Choice by measurement (``bench/serving.py``, numbers in PERF.md and the bench output): for async
+callers aiohttp, ~5x the throughput of httpx's default async transport at c=32 on this machine
+and without httpx's pool degradation at c=128; for sync callers (a ``def run_remote`` in a worker
+thread) a small pool of stdlib ``http.client`` connections, which costs no event-loop hop and
+far less per call than httpx's sync client. `HttpxTransport` stays for comparison and tests.
+
+A transport only moves bytes: it raises `ConnectFailed` (no connection, or it broke),
+`StaleConnection` (a *reused* keep-alive connection the server had closed before any response
+byte: the stub always retries that once, PERF.md) or `AttemptTimeout`. Retries, status codes
+and error bodies are the stub's business.
+
+Keep-alive race: a client that reuses a connection just as the server's keep-alive timer closes
+it sees a disconnect (BentoML's 500s in PERF.md). The client's idle timeout (`CLIENT_IDLE_SEC`)
+is therefore below the server's (`runtime.SERVER_KEEP_ALIVE_SEC`), and the stale case is retried.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import dataclasses
+import functools
+import http.client
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    import aiohttp
+
+#: Idle pooled connections are dropped after this long; below the server keep-alive (15 s).
+CLIENT_IDLE_SEC = 10.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RawResponse:
+    status: int
+    content_type: str
+    body: bytes
+    retry_after: str | None = None
+
+
+class TransportError(Exception):
+    """Base of the transport-level failures below (never seen by users: the stub maps them)."""
+
+
+class ConnectFailed(TransportError):
+    """No connection could be made, or it broke: retried within ``RPCOptions.retries``."""
+
+
+class StaleConnection(ConnectFailed):
+    """A reused keep-alive connection was closed by the server before any response byte."""
+
+
+class AttemptTimeout(TransportError):
+    """No complete answer within the attempt's timeout."""
+
+
+class AsyncTransport(abc.ABC):
+    """Sends one POST from an event loop."""
+
+    @abc.abstractmethod
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> RawResponse:
+        ...
+
+    async def aclose(self) -> None:
+        """Close the pooled connections of the running event loop."""
+
+
+class SyncTransport(abc.ABC):
+    """Sends one POST from a thread (thread-safe)."""
+
+    @abc.abstractmethod
+    def post(self, url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> RawResponse:
+        ...
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+
+
+class AiohttpTransport(AsyncTransport):
+    """aiohttp, one ``ClientSession`` per event loop (a session cannot cross loops)."""
+
+    def __init__(self, idle_sec: float = CLIENT_IDLE_SEC) -> None:
+        import aiohttp  # imported on first use: `import infra_chains` stays light for the CLI
+
+        self._aiohttp = aiohttp
+        self._idle_sec = idle_sec
+        self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+
+    def _session(self) -> aiohttp.ClientSession:
+        aiohttp = self._aiohttp
+        loop = asyncio.get_running_loop()
+        session = self._sessions.get(loop)
+        if session is None or session.closed:
+            for old in [lp for lp in self._sessions if lp.is_closed()]:
+                del self._sessions[old]
+            connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=self._idle_sec)
+            session = aiohttp.ClientSession(
+                connector=connector, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False
+            )
+            self._sessions[loop] = session
+        return session
+
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> RawResponse:
+        aiohttp = self._aiohttp
+        client_timeout = self._timeouts.get(timeout)
+        if client_timeout is None:
+            client_timeout = self._timeouts[timeout] = aiohttp.ClientTimeout(total=timeout)
+        session = self._session()
+        got_headers = False
+        try:
+            async with session.post(url, data=body, headers=headers, timeout=client_timeout) as resp:
+                got_headers = True
+                data = await resp.read()
+                return RawResponse(
+                    resp.status, resp.headers.get("Content-Type", ""), data, resp.headers.get("Retry-After")
+                )
+        except asyncio.TimeoutError as exc:  # also aiohttp's ServerTimeoutError
+            raise AttemptTimeout(f"no answer within {timeout:g} s") from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise ConnectFailed(str(exc) or type(exc).__name__) from exc
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+            # aiohttp does not tell whether the connection was reused; a fresh connection the
+            # server closes before answering is retried once too, which is harmless.
+            cls = ConnectFailed if got_headers else StaleConnection
+            raise cls(str(exc) or type(exc).__name__) from exc
+        except aiohttp.ClientError as exc:
+            raise ConnectFailed(f"{type(exc).__name__}: {exc}") from exc
+
+    async def aclose(self) -> None:
+        session = self._sessions.pop(asyncio.get_running_loop(), None)
+        if session is not None:
+            await session.close()
+
+
+class HttpxTransport(AsyncTransport):
+    """httpx's default async transport: kept for the benchmark comparison (and tests)."""
+
+    def __init__(self, idle_sec: float = CLIENT_IDLE_SEC) -> None:
+        import httpx
+
+        self._httpx = httpx
+        self._idle_sec = idle_sec
+        self._clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> RawResponse:
+        httpx = self._httpx
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            limits = httpx.Limits(max_connections=None, max_keepalive_connections=None,
+                                  keepalive_expiry=self._idle_sec)
+            client = self._clients[loop] = httpx.AsyncClient(limits=limits)
+        try:
+            resp = await client.post(url, content=body, headers=headers, timeout=timeout)
+        except httpx.TimeoutException as exc:
+            raise AttemptTimeout(f"no answer within {timeout:g} s") from exc
+        except httpx.ConnectError as exc:
+            raise ConnectFailed(str(exc)) from exc
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+            raise StaleConnection(str(exc)) from exc
+        except httpx.TransportError as exc:
+            raise ConnectFailed(str(exc)) from exc
+        return RawResponse(resp.status_code, resp.headers.get("content-type", ""), resp.content,
+                           resp.headers.get("retry-after"))
+
+    async def aclose(self) -> None:
+        client = self._clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
+
+
+@functools.lru_cache(maxsize=256)
+def _split(url: str) -> tuple[tuple[str, str, int], str]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an http(s) URL: {url!r}")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return (parts.scheme, parts.hostname, port), path
+
+
+class HTTPClientTransport(SyncTransport):
+    """A thread-safe pool of stdlib ``http.client`` keep-alive connections, per host."""
+
+    def __init__(self, idle_sec: float = CLIENT_IDLE_SEC) -> None:
+        self._idle_sec = idle_sec
+        self._lock = threading.Lock()
+        self._idle: dict[tuple[str, str, int], list[tuple[http.client.HTTPConnection, float]]] = {}
+
+    def _take(self, key: tuple[str, str, int]) -> http.client.HTTPConnection | None:
+        now = time.monotonic()
+        with self._lock:
+            pool = self._idle.get(key)
+            while pool:
+                connection, since = pool.pop()
+                if now - since < self._idle_sec:
+                    return connection
+                connection.close()
+        return None
+
+    def _give_back(self, key: tuple[str, str, int], connection: http.client.HTTPConnection) -> None:
+        with self._lock:
+            self._idle.setdefault(key, []).append((connection, time.monotonic()))
+
+    def post(self, url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> RawResponse:
+        key, path = _split(url)
+        connection = self._take(key)
+        reused = connection is not None
+        if connection is None:
+            cls = http.client.HTTPSConnection if key[0] == "https" else http.client.HTTPConnection
+            connection = cls(key[1], key[2], timeout=timeout)
+            try:
+                connection.connect()
+            except OSError as exc:  # refused, unreachable, DNS, connect timeout
+                connection.close()
+                raise ConnectFailed(f"{type(exc).__name__}: {exc}") from exc
+            connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        connection.sock.settimeout(timeout)
+        got_response = False
+        try:
+            connection.request("POST", path, body, dict(headers))
+            response = connection.getresponse()
+            got_response = True
+            data = response.read()
+        except TimeoutError as exc:
+            connection.close()
+            raise AttemptTimeout(f"no answer within {timeout:g} s") from exc
+        except (http.client.HTTPException, OSError) as exc:
+            connection.close()
+            stale = reused and not got_response
+            raise (StaleConnection if stale else ConnectFailed)(f"{type(exc).__name__}: {exc}") from exc
+        if response.will_close:
+            connection.close()
+        else:
+            self._give_back(key, connection)
+        return RawResponse(response.status, response.getheader("Content-Type", ""), data,
+                           response.getheader("Retry-After"))
+
+    def close(self) -> None:
+        with self._lock:
+            pools, self._idle = self._idle, {}
+        for pool in pools.values():
+            for connection, _ in pool:
+                connection.close()
+
+
+_default_async: AsyncTransport | None = None
+_default_sync: SyncTransport | None = None
+
+
+def default_async() -> AsyncTransport:
+    """The process-wide async transport (aiohttp; see the module docstring for why)."""
+    global _default_async
+    if _default_async is None:
+        _default_async = AiohttpTransport()
+    return _default_async
+
+
+def default_sync() -> SyncTransport:
+    """The process-wide sync transport (pooled ``http.client``)."""
+    global _default_sync
+    if _default_sync is None:
+        _default_sync = HTTPClientTransport()
+    return _default_sync
+
+
+async def aclose_defaults() -> None:
+    """Close the default transports' connections (call from the loop that used them)."""
+    if _default_async is not None:
+        await _default_async.aclose()
+    if _default_sync is not None:
+        _default_sync.close()

@@ -1,0 +1,55 @@
+"""`infra_chains/framework/markers.py`: `depends` / `depends_context` markers."""
+
+import pydantic
+import pytest
+
+import infra_chains as chains
+from infra_chains.framework.chainlet import definition_of
+
+
+class Dep(chains.ChainletBase):
+    def run_remote(self) -> int:
+        return 1
+
+
+def test_depends_defaults_match_truss_chains() -> None:
+    class User(chains.ChainletBase):
+        def __init__(self, dep: Dep = chains.depends(Dep)) -> None:
+            pass
+
+        def run_remote(self) -> int:
+            return 1
+
+    (dependency,) = definition_of(User).dependencies
+    assert dependency.options == chains.RPCOptions(
+        retries=1, timeout_sec=600.0, use_binary=False, concurrency_limit=300
+    )
+
+
+def test_depends_options_are_validated() -> None:
+    with pytest.raises(pydantic.ValidationError, match="retries"):
+        chains.depends(Dep, retries=0)
+    with pytest.raises(pydantic.ValidationError, match="timeout_sec"):
+        chains.depends(Dep, timeout_sec=0)
+    with pytest.raises(pydantic.ValidationError, match="concurrency_limit"):
+        chains.depends(Dep, concurrency_limit=0)
+
+
+def test_retries_docstring_says_attempts_in_total() -> None:
+    assert chains.depends.__doc__ is not None
+    assert "attempts" in chains.depends.__doc__ and "1 = no retry" in chains.depends.__doc__
+
+
+def test_uninjected_dependency_explains_itself() -> None:
+    marker = chains.depends(Dep, retries=2)
+    with pytest.raises(AttributeError) as info:
+        marker.run_remote()
+    assert "`Dep` was not injected" in str(info.value) and "run_local" in str(info.value)
+    assert repr(marker).startswith("depends(Dep, ")
+
+
+def test_uninjected_context_explains_itself() -> None:
+    marker = chains.depends_context()
+    with pytest.raises(AttributeError, match="DeploymentContext was not injected"):
+        marker.secrets  # noqa: B018
+    assert repr(marker) == "depends_context()"

@@ -1,0 +1,399 @@
+"""`infra_chains/framework/run_local.py`: every guarantee of running a chain in-process."""
+
+import asyncio
+import pathlib
+import threading
+
+import pydantic
+import pytest
+
+import infra_chains as chains
+
+
+class Item(pydantic.BaseModel):
+    text: str
+
+
+class Settings(pydantic.BaseModel):
+    prefix: str = ">"
+
+
+def test_entrypoint_builds_the_whole_graph_each_chainlet_once() -> None:
+    built: list[str] = []
+
+    class D(chains.ChainletBase):
+        def __init__(self) -> None:
+            built.append("D")
+
+        def run_remote(self, x: int) -> int:
+            return x + 1
+
+    class B(chains.ChainletBase):
+        def __init__(self, d: D = chains.depends(D)) -> None:
+            built.append("B")
+            self.d = d
+
+        def run_remote(self, x: int) -> int:
+            return self.d.run_remote(x) * 2
+
+    class C(chains.ChainletBase):
+        def __init__(self, d: D = chains.depends(D)) -> None:
+            built.append("C")
+            self.d = d
+
+        def run_remote(self, x: int) -> int:
+            return self.d.run_remote(x) * 3
+
+    class A(chains.ChainletBase):
+        def __init__(self, b: B = chains.depends(B), c: C = chains.depends(C)) -> None:
+            built.append("A")
+            self.b, self.c = b, c
+
+        def run_remote(self, x: int) -> int:
+            return self.b.run_remote(x) + self.c.run_remote(x)
+
+    with chains.run_local():
+        a = A()
+        assert isinstance(a, A)
+        assert a.run_remote(1) == 2 * 2 + 2 * 3
+    assert sorted(built) == ["A", "B", "C", "D"]
+    assert built[0] == "D" and built[-1] == "A"
+    assert isinstance(a.b, B) and isinstance(a.c, C)
+    assert a.b.d is a.c.d
+    assert isinstance(a.b.d, D)
+
+
+def test_context_is_filled_per_chainlet(tmp_path: pathlib.Path) -> None:
+    contexts: dict[str, chains.DeploymentContext] = {}
+
+    class Leaf(chains.ChainletBase):
+        remote_config = chains.RemoteConfig(assets=chains.Assets(secret_keys=["leaf_token"]))
+        default_user_config = Settings(prefix="leaf:")
+
+        def __init__(self, context: chains.DeploymentContext = chains.depends_context()) -> None:
+            contexts["Leaf"] = context
+
+        def run_remote(self) -> str:
+            return "leaf"
+
+    class Named(chains.ChainletBase):
+        remote_config = chains.RemoteConfig(name="named-service")
+
+        def run_remote(self) -> str:
+            return "named"
+
+    class Root(chains.ChainletBase):
+        remote_config = chains.RemoteConfig(assets=chains.Assets(secret_keys=["root_token", "absent"]))
+
+        def __init__(
+            self,
+            leaf: Leaf = chains.depends(Leaf),
+            named: Named = chains.depends(Named),
+            context: chains.DeploymentContext = chains.depends_context(),
+        ) -> None:
+            contexts["Root"] = context
+
+        def run_remote(self) -> str:
+            return "root"
+
+    services = {
+        name: chains.ServiceDescriptor(name=name, predict_url=f"http://{name}.local/predict")
+        for name in ("Leaf", "named-service", "Root", "Elsewhere")
+    }
+    secrets = {"leaf_token": "l", "root_token": "r", "other": "o"}
+    with chains.run_local(
+        secrets=secrets, data_dir=str(tmp_path), chainlet_to_service=services, user_env={"mode": "test"}
+    ):
+        Root()
+
+    root, leaf = contexts["Root"], contexts["Leaf"]
+    assert dict(root.secrets) == {"root_token": "r"}
+    assert dict(leaf.secrets) == {"leaf_token": "l"}
+    assert set(root.chainlet_to_service) == {"Leaf", "named-service"}
+    assert root.get_service_descriptor("Leaf") is services["Leaf"]
+    assert dict(leaf.chainlet_to_service) == {}
+    with pytest.raises(chains.ChainsRuntimeError) as info:
+        leaf.get_service_descriptor("Root")
+    assert "'Root'" in str(info.value) and "none" in str(info.value)
+    with pytest.raises(chains.ChainsRuntimeError, match="Leaf, named-service"):
+        root.get_service_descriptor("Elsewhere")
+    for context in (root, leaf):
+        assert dict(context.user_env) == {"mode": "test"}
+        assert context.data_dir == tmp_path
+    assert leaf.user_config == Settings(prefix="leaf:")
+    assert root.user_config is None
+
+
+def test_context_defaults_without_arguments() -> None:
+    contexts: list[chains.DeploymentContext] = []
+
+    class Alone(chains.ChainletBase):
+        def __init__(self, context: chains.DeploymentContext = chains.depends_context()) -> None:
+            contexts.append(context)
+
+        def run_remote(self) -> int:
+            return 1
+
+    with chains.run_local():
+        Alone()
+    (context,) = contexts
+    assert context.data_dir is None
+    assert dict(context.secrets) == {}
+    assert dict(context.user_env) == {}
+    assert dict(context.chainlet_to_service) == {}
+
+
+def test_pydantic_models_flow_through_unchanged() -> None:
+    class Echo(chains.ChainletBase):
+        def run_remote(self, item: Item) -> Item:
+            return item
+
+    class Entry(chains.ChainletBase):
+        def __init__(self, echo: Echo = chains.depends(Echo)) -> None:
+            self.echo = echo
+
+        def run_remote(self, items: list[Item]) -> list[Item]:
+            return [self.echo.run_remote(item) for item in items]
+
+    items = [Item(text="a"), Item(text="b")]
+    with chains.run_local():
+        result = Entry().run_remote(items)
+    assert all(out is item for out, item in zip(result, items, strict=True))
+
+
+def _chain(entry_async: bool, middle_async: bool, leaf_async: bool) -> type[chains.ChainletBase]:
+    """Entry -> Middle -> Leaf, each ``def`` or ``async def`` as asked; they double their input.
+
+    All classes come from this one function body (one scope); each call defines them anew.
+    """
+
+    if leaf_async:
+        class Leaf(chains.ChainletBase):
+            async def run_remote(self, x: int) -> int:
+                await asyncio.sleep(0)
+                return x * 2
+    else:
+        class Leaf(chains.ChainletBase):  # type: ignore[no-redef]
+            def run_remote(self, x: int) -> int:
+                return x * 2
+
+    if middle_async:
+        class Middle(chains.ChainletBase):
+            def __init__(self, leaf: Leaf = chains.depends(Leaf)) -> None:
+                self.leaf = leaf
+
+            async def run_remote(self, x: int) -> int:
+                return await self.leaf.run_remote(x) * 2
+    else:
+        class Middle(chains.ChainletBase):  # type: ignore[no-redef]
+            def __init__(self, leaf: Leaf = chains.depends(Leaf)) -> None:
+                self.leaf = leaf
+
+            def run_remote(self, x: int) -> int:
+                return self.leaf.run_remote(x) * 2
+
+    if entry_async:
+        class Entry(chains.ChainletBase):
+            def __init__(self, middle: Middle = chains.depends(Middle)) -> None:
+                self.middle = middle
+
+            async def run_remote(self, x: int) -> int:
+                results = await asyncio.gather(self.middle.run_remote(x), self.middle.run_remote(x + 1))
+                return sum(results)
+    else:
+        class Entry(chains.ChainletBase):  # type: ignore[no-redef]
+            def __init__(self, middle: Middle = chains.depends(Middle)) -> None:
+                self.middle = middle
+
+            def run_remote(self, x: int) -> int:
+                return self.middle.run_remote(x) + self.middle.run_remote(x + 1)
+
+    return Entry
+
+
+@pytest.mark.parametrize("entry_async", [False, True], ids=["sync-entry", "async-entry"])
+@pytest.mark.parametrize("middle_async", [False, True], ids=["sync-middle", "async-middle"])
+@pytest.mark.parametrize("leaf_async", [False, True], ids=["sync-leaf", "async-leaf"])
+def test_sync_and_async_chainlets_call_each_other(entry_async: bool, middle_async: bool, leaf_async: bool) -> None:
+    entry_cls = _chain(entry_async, middle_async, leaf_async)
+    with chains.run_local():
+        entry = entry_cls()
+        result = entry.run_remote(3)  # type: ignore[attr-defined]
+        if entry_async:
+            result = asyncio.run(result)
+    assert result == 3 * 4 + 4 * 4
+
+
+def test_sync_caller_of_async_dependency_inside_a_running_loop() -> None:
+    """A sync chainlet called from async code still gets its async dependency's result."""
+    thread_names: list[str] = []
+
+    class AsyncLeaf(chains.ChainletBase):
+        async def run_remote(self, x: int) -> int:
+            thread_names.append(threading.current_thread().name)
+            return x + 1
+
+    class SyncEntry(chains.ChainletBase):
+        def __init__(self, leaf: AsyncLeaf = chains.depends(AsyncLeaf)) -> None:
+            self.leaf = leaf
+
+        def run_remote(self, x: int) -> int:
+            return self.leaf.run_remote(x)
+
+    async def drive(entry: SyncEntry) -> int:
+        return entry.run_remote(1)
+
+    with chains.run_local():
+        assert asyncio.run(drive(SyncEntry())) == 2
+    assert thread_names and thread_names[0] != threading.current_thread().name
+
+
+def test_exceptions_of_user_code_propagate_unchanged() -> None:
+    class Failing(chains.ChainletBase):
+        async def run_remote(self, x: int) -> int:
+            raise ValueError(f"bad {x}")
+
+    class Entry(chains.ChainletBase):
+        def __init__(self, failing: Failing = chains.depends(Failing)) -> None:
+            self.failing = failing
+
+        def run_remote(self, x: int) -> int:
+            return self.failing.run_remote(x)
+
+    with chains.run_local():
+        entry = Entry()
+        with pytest.raises(ValueError, match="bad 7"):
+            entry.run_remote(7)
+
+
+def test_instantiation_outside_run_local_raises_again_after_it() -> None:
+    class Solo(chains.ChainletBase):
+        def run_remote(self) -> int:
+            return 1
+
+    with chains.run_local():
+        assert Solo().run_remote() == 1
+    with pytest.raises(chains.ChainsRuntimeError, match="`Solo` was instantiated directly"):
+        Solo()
+
+
+def test_run_local_is_left_cleanly_after_an_error() -> None:
+    class Solo(chains.ChainletBase):
+        def run_remote(self) -> int:
+            return 1
+
+    with pytest.raises(KeyError), chains.run_local():
+        raise KeyError("boom")
+    with pytest.raises(chains.ChainsRuntimeError):
+        Solo()
+    with chains.run_local():  # not "already active"
+        assert Solo().run_remote() == 1
+
+
+def test_instantiation_inside_another_chainlets_init_raises() -> None:
+    class Inner(chains.ChainletBase):
+        def run_remote(self) -> int:
+            return 1
+
+    class Outer(chains.ChainletBase):
+        def __init__(self) -> None:
+            self.inner = Inner()
+
+        def run_remote(self) -> int:
+            return 1
+
+    with chains.run_local(), pytest.raises(chains.ChainsRuntimeError) as info:
+        Outer()
+    message = str(info.value)
+    assert "`Inner` was instantiated inside chainlet `Outer`" in message
+    assert "chains.depends(Inner)" in message
+
+
+@pytest.mark.parametrize("endpoint_async", [False, True], ids=["def", "async-def"])
+def test_instantiation_inside_run_remote_raises(endpoint_async: bool) -> None:
+    class Inner(chains.ChainletBase):
+        def __init__(self, context: chains.DeploymentContext = chains.depends_context()) -> None:
+            pass
+
+        def run_remote(self) -> int:
+            return 1
+
+    if endpoint_async:
+        class Outer(chains.ChainletBase):
+            async def run_remote(self) -> int:
+                return Inner().run_remote()
+    else:
+        class Outer(chains.ChainletBase):  # type: ignore[no-redef]
+            def run_remote(self) -> int:
+                return Inner().run_remote()
+
+    with chains.run_local():
+        outer = Outer()
+        with pytest.raises(chains.ChainsRuntimeError, match="`Inner` was instantiated inside chainlet `Outer`"):
+            result = outer.run_remote()
+            if endpoint_async:
+                asyncio.run(result)  # type: ignore[arg-type]
+
+
+def test_arguments_to_the_entrypoint_are_an_error() -> None:
+    class Dep(chains.ChainletBase):
+        def run_remote(self) -> int:
+            return 1
+
+    class Entry(chains.ChainletBase):
+        def __init__(self, dep: Dep = chains.depends(Dep)) -> None:
+            self.dep = dep
+
+        def run_remote(self) -> int:
+            return 1
+
+    class Bare(chains.ChainletBase):
+        def run_remote(self) -> int:
+            return 1
+
+    with chains.run_local():
+        with pytest.raises(chains.ChainsRuntimeError, match=r"`Entry\(\.\.\.\)` was given arguments"):
+            Entry(dep=object())  # type: ignore[arg-type]
+        with pytest.raises(chains.ChainsRuntimeError, match="given arguments"):
+            Entry(object())  # type: ignore[arg-type]
+        with pytest.raises(chains.ChainsRuntimeError, match=r"`Bare\(\.\.\.\)` was given arguments"):
+            Bare(1)  # type: ignore[call-arg]
+
+
+def test_nesting_run_local_is_an_error() -> None:
+    with chains.run_local(), pytest.raises(chains.ChainsRuntimeError, match="already active"):  # noqa: SIM117
+        with chains.run_local():
+            pass  # pragma: no cover
+
+
+def test_definition_problems_surface_on_instantiation() -> None:
+    class Broken(chains.ChainletBase):
+        def run_remote(self, x) -> int:  # type: ignore[no-untyped-def]
+            return 1
+
+    class Entry(chains.ChainletBase):
+        def __init__(self, broken: Broken = chains.depends(Broken)) -> None:
+            pass
+
+        def run_remote(self) -> int:
+            return 1
+
+    with chains.run_local(), pytest.raises(chains.ChainsUsageError) as info:
+        Entry()
+    assert [p.code for p in info.value.problems] == ["endpoint-annotation"]
+
+
+def test_run_remote_keeps_its_defaults() -> None:
+    class Greeter(chains.ChainletBase):
+        def run_remote(self, name: str, punctuation: str = "!") -> str:
+            return f"Hello, {name}{punctuation}"
+
+    class Entry(chains.ChainletBase):
+        def __init__(self, greeter: Greeter = chains.depends(Greeter)) -> None:
+            self.greeter = greeter
+
+        async def run_remote(self, name: str) -> str:
+            return await self.greeter.run_remote(name=name)
+
+    with chains.run_local():
+        assert asyncio.run(Entry().run_remote("Ada")) == "Hello, Ada!"

@@ -1,0 +1,69 @@
+"""The wire codecs: JSON and msgpack round trips, numpy without pickle."""
+
+from __future__ import annotations
+
+import datetime
+import enum
+
+import msgpack
+import numpy as np
+import pydantic
+import pytest
+
+from infra_chains.serving import codec
+
+
+class Colour(enum.Enum):
+    RED = "red"
+
+
+class Point(pydantic.BaseModel):
+    x: int
+    when: datetime.date
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int8", "uint16", "complex64", "bool"])
+def test_numpy_round_trip_keeps_dtype_shape_and_values(dtype: str) -> None:
+    array = (np.arange(24) % 3).astype(dtype).reshape(2, 3, 4)
+    back = codec.decode(codec.encode({"a": array}, True), True)["a"]
+    assert back.dtype == array.dtype and back.shape == array.shape
+    np.testing.assert_array_equal(back, array)
+    back[0, 0, 0] = 1  # writable: the receiver owns it
+
+
+def test_non_contiguous_arrays_are_sent_in_c_order() -> None:
+    array = np.arange(12, dtype=np.int32).reshape(3, 4).T
+    np.testing.assert_array_equal(codec.decode(codec.encode(array, True), True), array)
+
+
+def test_object_arrays_are_refused_not_pickled() -> None:
+    with pytest.raises(codec.CodecError, match="pickle"):
+        codec.encode(np.array([object()]), True)
+    payload = msgpack.packb(["|O", [1], b"\x80\x04N."], use_bin_type=True)
+    forged = msgpack.packb(msgpack.ExtType(codec.NDARRAY_EXT_CODE, payload))
+    with pytest.raises(codec.CodecError):
+        codec.decode(forged, True)
+
+
+def test_msgpack_knows_models_bytes_and_scalars() -> None:
+    value = {"p": Point(x=1, when=datetime.date(2024, 1, 2)), "b": b"\x00\xff", "c": Colour.RED,
+             "n": np.float32(1.5), "s": {3}}
+    assert codec.decode(codec.encode(value, True), True) == {
+        "p": {"x": 1, "when": "2024-01-02"}, "b": b"\x00\xff", "c": "red", "n": 1.5, "s": [3],
+    }
+
+
+def test_json_uses_base64_bytes_and_lists_for_arrays() -> None:
+    assert codec.encode({"b": b"\x00\xff", "a": np.array([1, 2])}, False) == b'{"b":"AP8=","a":[1,2]}'
+
+
+def test_invalid_bodies_raise_codec_error() -> None:
+    with pytest.raises(codec.CodecError):
+        codec.decode(b"{nope", False)
+    with pytest.raises(codec.CodecError):
+        codec.decode(b"\xc1", True)
+
+
+def test_content_types() -> None:
+    assert codec.content_type(True) == "application/x-msgpack"
+    assert codec.is_msgpack("application/msgpack") and not codec.is_msgpack("application/json")
