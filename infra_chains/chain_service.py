@@ -5,8 +5,6 @@ from __future__ import annotations
 import abc
 from typing import Any
 
-import httpx
-
 from infra_chains.errors import DependencyUnreachableError, RemoteHTTPError
 from infra_chains.public_types import DeployedChainlet, RemoteErrorDetail
 
@@ -41,6 +39,8 @@ class ChainService(abc.ABC):
         A failure in the chain raises the same exceptions a stub raises: the remote traceback of
         every hop in the message, the HTTP status kept.
         """
+        import httpx  # imported here: the CLI's start-up should not pay for it
+
         try:
             response = httpx.post(self.run_remote_url, json=json, timeout=timeout_sec)
         except httpx.TransportError as exc:

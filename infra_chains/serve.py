@@ -30,7 +30,9 @@ def main() -> int:
     # uvicorn's own start-up lines duplicate ours; keep its warnings and errors.
     logging.getLogger("uvicorn.error").setLevel(max(logging.WARNING, logging.getLogger().level))
 
-    from infra_chains.serving import runtime  # after logging: importing user code may log
+    from infra_chains.serving import (
+        runtime,  # after logging: importing user code may log
+    )
 
     try:
         return runtime.serve(contract)

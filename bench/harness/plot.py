@@ -14,8 +14,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 PANELS = [
     ("c1_p50_ms", "c=1 p50 latency (ms, log)", True),
-    ("c32_rps", "c=32 throughput (req/s)", False),
-    ("c128_rps", "c=128 throughput (req/s)", False),
+    ("c32_rps", "c=32 throughput (ok req/s, log)", True),
+    ("c128_rps", "c=128 throughput (ok req/s, log)", True),
     ("array_binary_ms", "1 MiB array, binary (ms, log)", True),
     ("array_json_ms", "1 MiB array, JSON list (ms, log)", True),
     ("cold_start_s", "cold start (s)", False),

@@ -33,6 +33,7 @@ COLUMNS = [
     Col("rss_mb", "RSS MB", "{:.0f}", True),
     Col("rss_loaded_mb", "RSS after load MB", "{:.0f}", True),
 ]
+_RATIO = Col("ratio", "ratio", "{}", True)
 RATIO_KEYS = ["c1_p50_ms", "c32_rps", "c128_rps", "array_binary_ms", "array_json_ms", "cold_start_s", "rss_mb"]
 
 
@@ -51,6 +52,8 @@ def summarize(runs: list[dict[str, Any]], unavailable: dict[str, str]) -> dict[s
             entry.setdefault("_samples", {}).setdefault(key, []).append(val)
         for key, why in run.get("unavailable", {}).items():
             entry["missing"].setdefault(key, why)
+            entry.setdefault("missing_count", {}).setdefault(key, 0)
+            entry["missing_count"][key] += 1
     for entry in out.values():
         for key, xs in entry.pop("_samples", {}).items():
             entry["stats"][key] = {"median": statistics.median(xs), "min": min(xs), "max": max(xs),
@@ -99,7 +102,12 @@ def markdown_table(summary: dict[str, dict[str, Any]], order: list[str]) -> str:
         cells = [_cell(c, entry["stats"], entry["missing"].get(_missing_key(c.key))) for c in COLUMNS]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
         for key, why in entry["missing"].items():
-            notes.append(f"- {name} / {key}: not available: {_one_line(why)}")
+            if key in entry["stats"]:
+                runs = entry["stats"][key]["n"] + entry["missing_count"][key]
+                notes.append(f"- {name} / {key}: failed in {entry['missing_count'][key]} of {runs} repeats "
+                             f"(value shown is from the others): {_one_line(why)}")
+            else:
+                notes.append(f"- {name} / {key}: not available: {_one_line(why)}")
         for err in entry.get("errors", []):
             notes.append(f"- {name}: a repeat failed: {_one_line(err)}")
     return "\n".join(lines + ([""] + notes if notes else []))
@@ -120,7 +128,7 @@ def ratio_table(summary: dict[str, dict[str, Any]], order: list[str], ref: str) 
         cells = []
         for key in RATIO_KEYS:
             a, b = stats.get(key), base.get(key)
-            cells.append(f"{a['median'] / b['median']:.2f}×" if a and b and b["median"] else "–")
+            cells.append(f"{_fmt(_RATIO, a['median'] / b['median'])}×" if a and b and b["median"] else "–")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

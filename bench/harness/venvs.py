@@ -8,7 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 BENCH = Path(__file__).resolve().parent.parent
 VENVS = BENCH / ".venvs"
@@ -18,7 +18,8 @@ class InstallError(RuntimeError):
     """A venv could not be created or its packages installed (message says why, with the log path)."""
 
 
-def ensure(name: str, requirements: Sequence[str], log=print, timeout_s: float = 1800) -> Path:
+def ensure(name: str, requirements: Sequence[str], log: Callable[[str], None] = print,
+           timeout_s: float = 1800) -> Path:
     """Return the python of bench/.venvs/<name>, creating it and installing `requirements` if needed."""
     root = VENVS / name
     python = root / "bin" / "python"

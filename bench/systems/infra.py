@@ -16,6 +16,7 @@ import re
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from harness import load, procs, workload as w
@@ -62,14 +63,14 @@ class Pushed:
                 raise NotAvailable(f"`infra-chains push` failed (rc={rc}): {last_line(text)}")
             if rc == 0 or URL_RE.search(text):
                 status = self.status()
-                url = (status or {}).get("entrypoint_url") or (URL_RE.findall(text) or [None])[-1]
+                url = str((status or {}).get("entrypoint_url") or (URL_RE.findall(text) or [""])[-1])
                 if not url:
                     raise NotAvailable(f"`infra-chains push` printed no URL: {last_line(text)}")
                 return url + "/run_remote" if urlsplit(url).path in ("", "/") else url
             time.sleep(0.02)
         raise NotAvailable(f"`infra-chains push` gave no URL within {timeout_s:.0f}s")
 
-    def status(self) -> dict | None:
+    def status(self) -> dict[str, Any] | None:
         try:
             out = cli("status", self.name, "--json")
             doc = json.loads(out.stdout) if out.returncode == 0 else None
@@ -121,17 +122,18 @@ class InfraDeployment(Deployment):
         return self._text.alive()
 
     def array_request(self, binary: bool) -> Request:
-        if binary and isinstance(self._system.binary, str):
-            raise NotAvailable(self._system.binary)
+        parts = self._system.binary_parts() if binary else None
+        if isinstance(parts, str):
+            raise NotAvailable(parts)
         if self._array is None:
             self._array = Pushed(ARRAY_CHAIN, BENCH / "chains" / "array_pipeline.py", self._cfg, self._log)
         url = self._array.url
-        if binary:
-            body, headers = self._system.binary  # type: ignore[misc]
-            req = Request(url, body, headers, w.check_array_binary)
+        if parts is not None:
+            req = Request(url, parts[0], parts[1], w.check_array_binary)
         else:
             req = Request(url, w.ARRAY_JSON_BODY, w.JSON, w.check_array_json)
-        load.wait_ready(req, self._cfg.ready_timeout_s, self._array.alive)
+        # push returned only once every chainlet was ready: an error now is an answer, not slowness.
+        load.wait_ready(req, min(self._cfg.ready_timeout_s, 15.0), self._array.alive)
         return req
 
     def stop(self) -> None:
@@ -145,8 +147,6 @@ class InfraDeployment(Deployment):
 
 class InfraChains(HttpSystem):
     name = "infra_chains"
-    binary: tuple[bytes, dict[str, str]] | str = "not prepared"
-
     def prepare(self, log: Log) -> None:
         if not CLI.exists():
             raise NotAvailable(f"`infra-chains` CLI not found at {CLI.relative_to(PROJECT)}")
@@ -157,9 +157,11 @@ class InfraChains(HttpSystem):
         if out.returncode != 0:
             raise NotAvailable(f"`infra-chains --help` failed (rc={out.returncode}): {last_line(out.stderr or out.stdout)}")
         self.cleanup(log)
-        self.binary = self._binary_request_parts()
 
-    def _binary_request_parts(self) -> tuple[bytes, dict[str, str]] | str:
+    def binary_parts(self) -> tuple[bytes, dict[str, str]] | str:
+        """The msgpack request (body, headers) from the package's own codec, or why there is none.
+
+        Built per deployment (outside any timing) so it always matches the codec being measured."""
         path = BENCH / ".venvs" / "infra-array.body"
         try:
             out = subprocess.run([str(PROJECT_PYTHON), str(PEERS / "infra" / "make_body.py"), str(path)],

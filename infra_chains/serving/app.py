@@ -156,7 +156,7 @@ class ChainletApp:
                     healthy = bool(await self._health())
                 else:
                     healthy = bool(await asyncio.get_running_loop().run_in_executor(None, self._health))
-            except Exception:  # noqa: BLE001 - a failing health check means "not healthy"
+            except Exception:
                 logger.warning("is_healthy() of chainlet %s raised", self.name, exc_info=True)
                 healthy = False
         if healthy:
@@ -188,13 +188,14 @@ class ChainletApp:
             detail = RemoteErrorDetail(remote_name=self.name, exception_cls_name=reject.kind,
                                        exception_module_name="infra_chains",
                                        exception_message=str(reject), status_code=reject.status)
-            status, body, binary_out = reject.status, remote_errors.error_body(detail, reject.extra), False
+            status, body = reject.status, remote_errors.error_body(detail, reject.extra)
             headers += reject.headers
         finally:
             request_id.reset(token)
         if status == 0:  # client went away while sending its body
             return
-        await _send(send, status, body, _MSGPACK if binary_out else _JSON, headers)
+        # Error bodies are always JSON (`{"error": RemoteErrorDetail}`), whatever the caller asked.
+        await _send(send, status, body, _MSGPACK if binary_out and status == 200 else _JSON, headers)
         elapsed = time.perf_counter() - start
         self.metrics.observe(status, elapsed)
         if logger.isEnabledFor(logging.DEBUG):
@@ -234,7 +235,7 @@ class ChainletApp:
             else:
                 call = functools.partial(contextvars.copy_context().run, run_remote, **kwargs)
                 result = await asyncio.get_running_loop().run_in_executor(self._executor, call)
-        except Exception as exc:  # noqa: BLE001 - user code: every exception goes to the caller
+        except Exception as exc:
             # Per-request, so DEBUG (STYLE.md); the caller gets the whole traceback anyway.
             logger.debug("chainlet %s raised %s (request_id=%s)", self.name, type(exc).__name__,
                          request_id.current(), exc_info=True)

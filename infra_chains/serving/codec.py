@@ -18,15 +18,18 @@ import enum
 import uuid
 from typing import Any
 
-import msgpack
+import msgpack  # type: ignore[import-untyped]
 import pydantic
 import pydantic_core
 
 JSON_CONTENT_TYPE = "application/json"
 MSGPACK_CONTENT_TYPE = "application/x-msgpack"
 
-#: msgpack extension code of a numpy array: payload = msgpack ``[dtype.str, shape, raw bytes]``.
+#: msgpack extension code of a numpy array: payload = msgpack ``[dtype.str, shape]`` followed by
+#: the raw C-order bytes.
 NDARRAY_EXT_CODE = 1
+#: Upper bound of the ``[dtype, shape]`` header of an array extension (shape of up to 32 dims).
+_MAX_HEADER = 512
 
 
 class CodecError(ValueError):
@@ -83,10 +86,10 @@ def _msgpack_default(value: Any) -> Any:
                     "numpy arrays of dtype object cannot be sent (that would need pickle); "
                     "convert to a numeric dtype or a list first"
                 )
-            payload = msgpack.packb(
-                [value.dtype.str, list(value.shape), value.tobytes()], use_bin_type=True
-            )
-            return msgpack.ExtType(NDARRAY_EXT_CODE, payload)
+            # Header then raw C-order bytes, joined in one copy (ExtType needs bytes).
+            header = msgpack.packb([value.dtype.str, list(value.shape)], use_bin_type=True)
+            raw = np.ascontiguousarray(value).reshape(-1).view(np.uint8).data
+            return msgpack.ExtType(NDARRAY_EXT_CODE, b"".join((header, raw)))
         if isinstance(value, np.generic):
             return value.item()
     if isinstance(value, pydantic.BaseModel):
@@ -109,8 +112,11 @@ def _ext_hook(code: int, payload: bytes) -> Any:
         return msgpack.ExtType(code, payload)
     import numpy as np
 
-    dtype, shape, raw = msgpack.unpackb(payload, raw=False)
-    dtype = np.dtype(dtype)
+    unpacker = msgpack.Unpacker(raw=False)
+    unpacker.feed(payload[:_MAX_HEADER])
+    dtype_str, shape = unpacker.unpack()
+    raw = memoryview(payload)[unpacker.tell():]
+    dtype = np.dtype(dtype_str)
     if dtype.hasobject:  # never build object arrays from the wire
         raise ValueError("numpy arrays of dtype object are not accepted")
     # A copy, so the receiver gets a writable array it owns (frombuffer on bytes is read-only).

@@ -14,10 +14,10 @@ serialises to lists in JSON only.
 
 from __future__ import annotations
 
+import base64
 import inspect
 import types
 import typing
-from collections.abc import Mapping
 from typing import Annotated, Any
 
 import pydantic
@@ -81,7 +81,7 @@ class EndpointCodec:
         return self.output_adapter.dump_json(value, warnings=False, fallback=_json_fallback)
 
     # -- stub side -------------------------------------------------------------------------
-    def dump_arguments(self, arguments: Mapping[str, Any], binary: bool) -> bytes:
+    def dump_arguments(self, arguments: dict[str, Any], binary: bool) -> bytes:
         """The request body for a call with ``arguments`` (already bound to the signature)."""
         if binary:
             return codec.encode(self.input_adapter.dump_python(arguments, warnings=False), True)
@@ -136,8 +136,8 @@ def _input_typeddict(definition: ChainletDefinition) -> Any:
         annotation = _with_numpy(param.annotation)
         fields[param.name] = typing_extensions.NotRequired[annotation] if param.has_default else annotation
     name = f"{definition.name}RunRemoteInput"
-    typed_dict: Any = typing_extensions.TypedDict(name, fields)  # type: ignore[operator]
-    typed_dict.__pydantic_config__ = pydantic.ConfigDict(extra="forbid", **_JSON_BYTES)
+    typed_dict: Any = typing_extensions.TypedDict(name, fields)  # type: ignore[misc]
+    typed_dict.__pydantic_config__ = pydantic.ConfigDict(extra="forbid", **_JSON_BYTES)  # type: ignore[attr-defined]
     return typed_dict
 
 
@@ -159,8 +159,19 @@ def _json_fallback(value: Any) -> Any:
 _UNIONS = (typing.Union, types.UnionType)
 
 
+def _base64(value: bytes) -> str:
+    return base64.b64encode(value).decode("ascii")
+
+
+# ``ser_json_bytes`` in a TypedDict's own config is not applied when it is serialised (pydantic
+# 2.14), so argument bytes say it themselves; validation takes ``val_json_bytes`` from the config.
+_BYTES = Annotated[bytes, pydantic.PlainSerializer(_base64, when_used="json")]
+
+
 def _with_numpy(annotation: Any) -> Any:
-    """``annotation`` with every ``numpy.ndarray`` replaced by a pydantic-friendly annotated type."""
+    """``annotation`` with ``numpy.ndarray`` (and ``bytes``) replaced by wire-friendly types."""
+    if annotation is bytes:
+        return _BYTES
     if is_ndarray_type(annotation):
         return _ndarray_annotation(_dtype_of(annotation))
     origin = typing.get_origin(annotation)
@@ -169,12 +180,12 @@ def _with_numpy(annotation: Any) -> Any:
         return annotation
     if origin is Annotated:
         inner = _with_numpy(args[0])
-        return annotation if inner is args[0] else Annotated[(inner, *annotation.__metadata__)]  # type: ignore[misc]
+        return annotation if inner is args[0] else Annotated[(inner, *annotation.__metadata__)]
     new_args = tuple(a if a is Ellipsis else _with_numpy(a) for a in args)
     if all(new is old for new, old in zip(new_args, args, strict=True)):
         return annotation
     if origin in _UNIONS:
-        return typing.Union[new_args]
+        return typing.Union[new_args]  # noqa: UP007 - built from a runtime tuple
     if origin in (list, set, frozenset, tuple, dict):
         return origin[new_args]
     return annotation

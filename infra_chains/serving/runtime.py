@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import math
 import os
 import signal
 import sys
@@ -25,7 +26,12 @@ import pydantic
 import uvicorn
 
 from infra_chains.errors import ChainsUsageError, ConfigError
-from infra_chains.framework.chainlet import ChainletBase, construct, definition_of, new_instance
+from infra_chains.framework.chainlet import (
+    ChainletBase,
+    construct,
+    definition_of,
+    new_instance,
+)
 from infra_chains.framework.definition import ChainletDefinition
 from infra_chains.public_types import DeploymentContext, Environment
 from infra_chains.serving import transport
@@ -159,7 +165,7 @@ class _Runtime:
             self.app, host=contract.host, port=contract.port, loop="uvloop", http="httptools",
             ws="none", lifespan="on", access_log=False, log_config=None,
             timeout_keep_alive=SERVER_KEEP_ALIVE_SEC,
-            timeout_graceful_shutdown=contract.graceful_shutdown_sec or None,
+            timeout_graceful_shutdown=math.ceil(contract.graceful_shutdown_sec) or None,
             server_header=False, date_header=False,
         )
         self.server = uvicorn.Server(config)
@@ -195,7 +201,7 @@ class _Runtime:
         def init() -> None:
             try:
                 instance = construct(new_instance(self.definition.cls), self.init_kwargs)
-            except BaseException:  # noqa: BLE001 - reported, then the process exits 1
+            except BaseException:
                 logger.exception("__init__ of chainlet %s failed; exiting", self.contract.chainlet_name)
                 loop.call_soon_threadsafe(self._fail)
                 return

@@ -17,17 +17,20 @@ import dataclasses
 import random
 import threading
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from infra_chains.errors import ChainsRuntimeError, DependencyUnreachableError, RemoteTimeoutError
+from infra_chains.errors import (
+    ChainsRuntimeError,
+    DependencyUnreachableError,
+    RemoteTimeoutError,
+)
 from infra_chains.framework.definition import ChainletDefinition
 from infra_chains.public_types import DeploymentContext, RPCOptions, ServiceDescriptor
 from infra_chains.serving import codec, remote_errors, request_id, transport
 from infra_chains.serving.endpoint import EndpointCodec
 
 if TYPE_CHECKING:
-    from typing_extensions import Self
+    from typing import Self
 
 RETRYABLE_STATUS = frozenset({502, 503, 504})
 
@@ -43,7 +46,7 @@ class Backoff:
     max_sec: float = 3.0
 
     def delay(self, retry: int, retry_after: str | None = None) -> float:
-        delay = min(self.max_sec, self.base_sec * 2 ** (retry - 1))
+        delay = min(self.max_sec, self.base_sec * 2.0 ** (retry - 1))
         if retry_after is not None:
             try:  # a server asking for a pause gets it, within our cap
                 delay = max(delay, min(self.max_sec, float(retry_after)))
@@ -234,19 +237,19 @@ def _stub_class(name: str, endpoint: EndpointCodec, is_async: bool) -> type[Chai
     def _decode(self: ChainletStub, response: transport.RawResponse) -> Any:
         return endpoint.load_result(response.body, codec.is_msgpack(response.content_type))
 
-    run_remote: Callable[..., Any]
+    run_remote: Any
     if is_async:
         async def run_remote(self: ChainletStub, *args: Any, **kwargs: Any) -> Any:
             caller = self._caller
             body = endpoint.dump_arguments(bind(*args, **kwargs).arguments, caller.binary)
             return _decode(self, await caller.call_async(body))
     else:
-        def run_remote(self: ChainletStub, *args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
+        def run_remote(self: ChainletStub, *args: Any, **kwargs: Any) -> Any:
             caller = self._caller
             body = endpoint.dump_arguments(bind(*args, **kwargs).arguments, caller.binary)
             return _decode(self, caller.call_sync(body))
 
-    run_remote.__signature__ = endpoint.signature  # type: ignore[attr-defined]
+    run_remote.__signature__ = endpoint.signature
     run_remote.__qualname__ = f"{name}Stub.run_remote"
     run_remote.__doc__ = f"Call chainlet `{name}` remotely (same signature as its run_remote)."
     return type(f"{name}Stub", (ChainletStub,), {

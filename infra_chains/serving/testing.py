@@ -18,7 +18,7 @@ import tempfile
 import time
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from infra_chains.public_types import RPCOptions, ServiceDescriptor
 from infra_chains.serving.contract import CONTRACT_FILE_ENV, RuntimeContract
@@ -156,7 +156,7 @@ class ChainletProcess:
         except OSError:
             return "(no log)"
 
-    def __enter__(self) -> ChainletProcess:
+    def __enter__(self) -> Self:
         try:
             self.start()
         except BaseException:

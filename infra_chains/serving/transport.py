@@ -122,7 +122,7 @@ class AiohttpTransport(AsyncTransport):
                 return RawResponse(
                     resp.status, resp.headers.get("Content-Type", ""), data, resp.headers.get("Retry-After")
                 )
-        except asyncio.TimeoutError as exc:  # also aiohttp's ServerTimeoutError
+        except TimeoutError as exc:  # also aiohttp's ServerTimeoutError
             raise AttemptTimeout(f"no answer within {timeout:g} s") from exc
         except aiohttp.ClientConnectorError as exc:
             raise ConnectFailed(str(exc) or type(exc).__name__) from exc

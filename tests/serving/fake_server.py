@@ -14,6 +14,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from typing import Self
 
 from infra_chains.public_types import RemoteErrorDetail
 
@@ -72,7 +73,7 @@ class FakeServer:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
-    def __enter__(self) -> FakeServer:
+    def __enter__(self) -> Self:
         self.thread.start()
         return self
 

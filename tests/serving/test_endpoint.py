@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 import numpy.typing as npt
 import pydantic
@@ -23,7 +21,7 @@ class Answer(pydantic.BaseModel):
 
 
 class Scorer(chains.ChainletBase):
-    def run_remote(self, query: Query, weights: Optional[npt.NDArray[np.float32]] = None,
+    def run_remote(self, query: Query, weights: npt.NDArray[np.float32] | None = None,
                    data: bytes = b"", limit: int = 3) -> Answer:
         return Answer(score=1.0)
 

@@ -128,3 +128,12 @@ def test_graceful_shutdown_finishes_in_flight_requests(serve: Serve, chainlet: s
     with pytest.raises(httpx.ConnectError):
         httpx.post(server.predict_url, json={"seconds": 0})
     assert "stopped" in server.logs()
+
+
+def test_sigterm_during_a_slow_init_exits_0_at_once(serve: Serve) -> None:
+    server = serve("behaviour:SlowInit", name="SlowInit", wait_ready=False)
+    server.wait_ready("/healthz")
+    started = time.monotonic()
+    server.terminate()
+    assert server.process is not None and server.process.wait(10) == 0
+    assert time.monotonic() - started < 1.4  # did not wait for the 1.5 s __init__

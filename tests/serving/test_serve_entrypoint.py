@@ -16,7 +16,7 @@ from .conftest import WORKSPACE
 def run_serve(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if k not in (CONTRACT_FILE_ENV, CONTRACT_JSON_ENV)}
     return subprocess.run([sys.executable, "-m", "infra_chains.serve"], env={**clean, **env},
-                          capture_output=True, text=True, timeout=30)
+                          capture_output=True, text=True, timeout=30, check=False)
 
 
 def contract(**fields: object) -> dict[str, object]:

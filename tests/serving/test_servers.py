@@ -137,3 +137,11 @@ def test_health_ready_metrics_openapi(text_chain: ChainletProcess) -> None:
 def test_unknown_path_and_wrong_method(text_chain: ChainletProcess) -> None:
     assert text_chain.get("/nope")[0] == 404
     assert text_chain.get("/run_remote")[0] == 405
+
+
+def test_errors_are_json_even_for_msgpack_callers(text_chain: ChainletProcess) -> None:
+    response = httpx.post(text_chain.predict_url, content=codec.encode({"text": "x", "mode": "raise"}, True),
+                          headers={"Content-Type": codec.MSGPACK_CONTENT_TYPE})
+    assert response.status_code == 500
+    assert response.headers["content-type"] == codec.JSON_CONTENT_TYPE
+    assert response.json()["error"]["exception_cls_name"] == "ValueError"

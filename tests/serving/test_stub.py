@@ -15,11 +15,15 @@ import pydantic
 import pytest
 
 import infra_chains as chains
-from infra_chains.errors import DependencyUnreachableError, RemoteHTTPError, RemoteTimeoutError
+from infra_chains.errors import (
+    DependencyUnreachableError,
+    RemoteHTTPError,
+    RemoteTimeoutError,
+)
 from infra_chains.framework.chainlet import definition_of
 from infra_chains.public_types import RPCOptions, ServiceDescriptor
 from infra_chains.serving import request_id, transport
-from infra_chains.serving.stub import Backoff, StubBase, _Caller, make_chainlet_stub
+from infra_chains.serving.stub import Backoff, _Caller, make_chainlet_stub
 from infra_chains.serving.testing import free_port
 
 from .fake_server import FakeServer, running

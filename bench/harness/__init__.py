@@ -1,0 +1,1 @@
+"""Measurement machinery shared by all systems (stdlib only; not an installed package)."""

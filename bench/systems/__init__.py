@@ -1,0 +1,1 @@
+"""One adapter per benchmarked system (see base.py for the interfaces)."""
