@@ -5,8 +5,9 @@ from __future__ import annotations
 import abc
 from typing import Any
 
-from infra_chains.errors import DependencyUnreachableError, RemoteHTTPError
-from infra_chains.public_types import DeployedChainlet, RemoteErrorDetail
+from infra_chains.errors import DependencyUnreachableError
+from infra_chains.public_types import DeployedChainlet
+from infra_chains.serving.remote_errors import exception_from_response
 
 
 class ChainService(abc.ABC):
@@ -51,24 +52,9 @@ class ChainService(abc.ABC):
             ) from exc
         if response.is_success:
             return response.json()
-        raise error_from_response(self.name, self.run_remote_url, response.status_code, response.content)
+        raise exception_from_response(
+            response.status_code, response.content, chainlet=self.name, url=self.run_remote_url
+        )
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} at {self.run_remote_url}>"
-
-
-def error_from_response(chain: str, url: str, status: int, body: bytes) -> Exception:
-    """The exception for an error answer of the chain's entrypoint."""
-    import json as json_module
-
-    detail: RemoteErrorDetail | None = None
-    try:
-        payload = json_module.loads(body)
-        if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
-            detail = RemoteErrorDetail.model_validate(payload["error"])
-    except (ValueError, TypeError):
-        pass
-    text = detail.format() if detail is not None else body.decode(errors="replace")[:2000]
-    return RemoteHTTPError(
-        f"Chain {chain!r} answered HTTP {status} at {url}:\n{text}", status, chainlet=chain, url=url
-    )

@@ -206,3 +206,16 @@ def test_only_generate_trusses_starts_nothing(
     assert (tmp_path / "gen" / "gen" / "plan.json").is_file()
     assert (tmp_path / "gen" / "gen" / "Leaf" / "Dockerfile").is_file()
     assert local_target.chains() == []
+
+
+def test_remote_error_reaches_the_caller_with_every_hop(tmp_path: pathlib.Path, local_target: LocalTarget) -> None:
+    source = CHAIN.replace("return Shout(text=text.upper(), tag=self._tag)",
+                           'raise ValueError(f"cannot shout {text!r}")')
+    entry = load_entrypoint(write(tmp_path, "error_chain", source))
+    service = chains.push(entry, chain_name="errors", secrets={"tag_secret": "abc"})
+    assert service is not None
+    with pytest.raises(ValueError) as info:
+        service.run_remote({"text": "quiet"})
+    message = str(info.value)
+    assert "cannot shout 'quiet'" in message
+    assert message.index("`Entry`") < message.index("`Mid`") < message.index("`Leaf`")
