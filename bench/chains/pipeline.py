@@ -13,12 +13,21 @@ class Result(pydantic.BaseModel):
     hops: int
 
 
+# Like the peers (all-async handlers, no per-process request cap), each chainlet serves many
+# requests at once; truss-chains' default predict_concurrency=1 would queue them one by one.
+SERVING = chains.RemoteConfig(compute=chains.Compute(predict_concurrency=256))
+
+
 class Leaf(chains.ChainletBase):
-    def run_remote(self, text: str) -> Result:
+    remote_config = SERVING
+
+    async def run_remote(self, text: str) -> Result:
         return Result(text=text.upper() + "|leaf", hops=1)
 
 
 class Mid(chains.ChainletBase):
+    remote_config = SERVING
+
     def __init__(self, leaf: Leaf = chains.depends(Leaf)) -> None:
         self._leaf = leaf
 
@@ -29,6 +38,8 @@ class Mid(chains.ChainletBase):
 
 @chains.mark_entrypoint
 class Entry(chains.ChainletBase):
+    remote_config = SERVING
+
     def __init__(self, mid: Mid = chains.depends(Mid)) -> None:
         self._mid = mid
 

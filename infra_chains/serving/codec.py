@@ -67,8 +67,10 @@ def decode(data: bytes, binary: bool) -> Any:
     if binary:
         try:
             return msgpack.unpackb(data, ext_hook=_ext_hook, raw=False, strict_map_key=False)
-        except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
-            raise CodecError(f"invalid msgpack body: {exc}") from exc
+        except Exception as exc:  # noqa: BLE001 - any failure to parse is the sender's bad body
+            # Broad on purpose: a malformed array extension fails inside numpy (TypeError for a
+            # bad dtype, ValueError for a bad shape, OutOfData for a cut header).
+            raise CodecError(f"invalid msgpack body: {type(exc).__name__}: {exc}") from exc
     try:
         return pydantic_core.from_json(data)
     except ValueError as exc:

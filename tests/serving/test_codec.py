@@ -67,3 +67,17 @@ def test_invalid_bodies_raise_codec_error() -> None:
 def test_content_types() -> None:
     assert codec.content_type(True) == "application/x-msgpack"
     assert codec.is_msgpack("application/msgpack") and not codec.is_msgpack("application/json")
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        [ "no-such-dtype", [2]],  # numpy raises TypeError
+        ["<f4", [3, 3]],  # shape does not match the bytes
+    ],
+)
+def test_malformed_array_extension_is_a_codec_error(header: list[object]) -> None:
+    payload = msgpack.packb(header, use_bin_type=True) + b"\x00" * 8
+    body = msgpack.packb({"data": msgpack.ExtType(codec.NDARRAY_EXT_CODE, payload)}, use_bin_type=True)
+    with pytest.raises(codec.CodecError, match="invalid msgpack body"):
+        codec.decode(body, binary=True)
