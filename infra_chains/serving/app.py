@@ -249,7 +249,7 @@ class ChainletApp:
             return 500, remote_errors.error_body(remote_errors.detail_from_exception(exc, self.name))
 
 
-async def _read_body(receive: Receive, limit: int, name: str) -> bytes | None:
+async def _read_body(receive: Receive, limit: int, name: str) -> bytes | bytearray | None:
     message = await receive()
     if message["type"] != "http.request":
         return None
@@ -269,7 +269,8 @@ async def _read_body(receive: Receive, limit: int, name: str) -> bytes | None:
         if size > limit:
             raise _Reject(413, "RequestTooLarge", _too_large(name, size, limit))
         chunks.append(chunk)
-    return b"".join(chunks)
+    # A bytearray: numpy arrays in a binary body then decode as writable views, with no copy.
+    return bytearray().join(chunks)
 
 
 def _too_large(name: str, size: int, limit: int) -> str:

@@ -61,7 +61,7 @@ class EndpointCodec:
         )
 
     # -- server side -----------------------------------------------------------------------
-    def parse_arguments(self, body: bytes, binary: bool) -> dict[str, Any]:
+    def parse_arguments(self, body: bytes | bytearray, binary: bool) -> dict[str, Any]:
         """Keyword arguments for ``run_remote`` from a request body; raises `pydantic.ValidationError`.
 
         A msgpack body that is not even msgpack raises `codec.CodecError`.
@@ -87,7 +87,7 @@ class EndpointCodec:
             return codec.encode(self.input_adapter.dump_python(arguments, warnings=False), True)
         return self.input_adapter.dump_json(arguments, warnings=False, fallback=_json_fallback)
 
-    def load_result(self, body: bytes, binary: bool) -> Any:
+    def load_result(self, body: bytes | bytearray, binary: bool) -> Any:
         """The return value from a response body, validated into the declared return type."""
         if binary:
             return self.output_adapter.validate_python(codec.decode(body, True))

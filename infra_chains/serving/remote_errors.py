@@ -92,7 +92,7 @@ def error_body(detail: RemoteErrorDetail, extra: dict[str, Any] | None = None) -
 
 
 def exception_from_response(
-    status: int, body: bytes, *, chainlet: str, url: str, attempts: int = 1
+    status: int, body: bytes | bytearray, *, chainlet: str, url: str, attempts: int = 1
 ) -> Exception:
     """The exception a stub raises for a non-2xx answer of chainlet ``chainlet`` at ``url``."""
     detail = _parse_detail(body)
@@ -118,7 +118,7 @@ def exception_from_response(
     return RemoteChainletError(message, detail, chainlet=chainlet, url=url)
 
 
-def _parse_detail(body: bytes) -> RemoteErrorDetail | None:
+def _parse_detail(body: bytes | bytearray) -> RemoteErrorDetail | None:
     try:
         payload = pydantic_core.from_json(body)
         if isinstance(payload, dict) and isinstance(payload.get("error"), dict):

@@ -27,7 +27,7 @@ import socket
 import threading
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
@@ -37,13 +37,15 @@ if TYPE_CHECKING:
 CLIENT_IDLE_SEC = 10.0
 #: aiohttp read buffer: large enough that a MiB-sized (binary) answer arrives in few reads.
 READ_BUFSIZE = 4 * 1024 * 1024
+#: Bodies from this size on are read into a bytearray, so arrays in them decode without a copy.
+LARGE_BODY_BYTES = 64 * 1024
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class RawResponse:
     status: int
     content_type: str
-    body: bytes
+    body: bytes | bytearray  # a bytearray for large bodies: arrays decode as writable views
     retry_after: str | None = None
 
 
@@ -122,7 +124,7 @@ class AiohttpTransport(AsyncTransport):
         try:
             async with session.post(url, data=body, headers=headers, timeout=client_timeout) as resp:
                 got_headers = True
-                data = await resp.read()
+                data = await _read_aiohttp(resp)
                 return RawResponse(
                     resp.status, resp.headers.get("Content-Type", ""), data, resp.headers.get("Retry-After")
                 )
@@ -182,6 +184,43 @@ class HttpxTransport(AsyncTransport):
 
 
 @functools.lru_cache(maxsize=256)
+def _large(length: int | None) -> bool:
+    return length is not None and length >= LARGE_BODY_BYTES
+
+
+async def _read_aiohttp(resp: Any) -> bytes | bytearray:
+    if not _large(resp.content_length):
+        return await resp.read()  # type: ignore[no-any-return]
+    data = bytearray(resp.content_length)
+    position = 0
+    async for chunk in resp.content.iter_any():
+        data[position:position + len(chunk)] = chunk
+        position += len(chunk)
+    if position != len(data):
+        raise aiohttp_payload_error(position, len(data))
+    return data
+
+
+def _read_http_client(response: http.client.HTTPResponse) -> bytes | bytearray:
+    if not _large(response.length):
+        return response.read()
+    data = bytearray(response.length or 0)
+    view = memoryview(data)
+    position = 0
+    while position < len(data):
+        count = response.readinto(view[position:])
+        if not count:
+            raise http.client.IncompleteRead(bytes(view[:position]), len(data) - position)
+        position += count
+    return data
+
+
+def aiohttp_payload_error(got: int, expected: int) -> Exception:
+    import aiohttp
+
+    return aiohttp.ClientPayloadError(f"response body ended after {got} of {expected} bytes")
+
+
 def _split(url: str) -> tuple[tuple[str, str, int], str]:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -233,7 +272,7 @@ class HTTPClientTransport(SyncTransport):
             connection.request("POST", path, body, dict(headers))
             response = connection.getresponse()
             got_response = True
-            data = response.read()
+            data = _read_http_client(response)
         except TimeoutError as exc:
             connection.close()
             raise AttemptTimeout(f"no answer within {timeout:g} s") from exc

@@ -81,3 +81,42 @@ def test_malformed_array_extension_is_a_codec_error(header: list[object]) -> Non
     body = msgpack.packb({"data": msgpack.ExtType(codec.NDARRAY_EXT_CODE, payload)}, use_bin_type=True)
     with pytest.raises(codec.CodecError, match="invalid msgpack body"):
         codec.decode(body, binary=True)
+
+
+def test_arrays_travel_beside_the_document_in_a_frame() -> None:
+    array = np.arange(1000, dtype=np.float32)
+    body = codec.encode({"a": array, "b": np.zeros((0, 3)), "n": 1}, True)
+    assert body.startswith(codec.FRAME_MAGIC)
+    assert array.tobytes() in body  # raw bytes, not a JSON or msgpack list
+    back = codec.decode(bytearray(body), True)
+    np.testing.assert_array_equal(back["a"], array)
+    assert back["b"].shape == (0, 3) and back["n"] == 1
+
+
+def test_frame_arrays_are_views_of_a_bytearray_body_and_copies_of_bytes() -> None:
+    body = codec.encode([np.arange(64, dtype=np.int64)], True)
+    buffer = bytearray(body)
+    view = codec.decode(buffer, True)[0]
+    view[0] = 7  # writable, and shares the body's memory: no copy was made
+    assert codec.decode(buffer, True)[0][0] == 7
+    copied = codec.decode(bytes(body), True)[0]
+    copied[1] = 9  # writable too, as a copy
+    assert copied[1] == 9 and codec.decode(bytes(body), True)[0][1] == 1
+
+
+def test_bodies_without_arrays_stay_plain_msgpack() -> None:
+    body = codec.encode({"x": [1, 2], "b": b"raw"}, True)
+    assert msgpack.unpackb(body, raw=False) == {"x": [1, 2], "b": b"raw"}
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda body: body[:20],  # cut inside the buffers
+        lambda body: body[:4] + (10**6).to_bytes(4, "big") + body[8:],  # document past the end
+    ],
+)
+def test_truncated_or_lying_frames_are_codec_errors(mutate: object) -> None:
+    body = codec.encode({"a": np.arange(100, dtype=np.float64)}, True)
+    with pytest.raises(codec.CodecError, match="invalid msgpack body"):
+        codec.decode(mutate(body), True)  # type: ignore[operator]
