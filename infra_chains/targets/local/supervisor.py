@@ -6,7 +6,7 @@ it was ever ready, or misses its readiness deadline, as ``failed`` (push reports
 tail), and on SIGTERM stops every chainlet gracefully and exits. Only this process writes
 ``state.json``.
 
-Run as ``python -m infra_chains.targets.local.supervisor --daemonize <chain dir>``; push starts it.
+Run as ``python -m infra_chains.targets.local.supervisor <chain dir>``; push starts it, detached.
 """
 
 from __future__ import annotations
@@ -246,18 +246,9 @@ def _ready(port: int) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    daemonize = "--daemonize" in args
-    args = [a for a in args if a != "--daemonize"]
     if len(args) != 1:
-        print("usage: python -m infra_chains.targets.local.supervisor [--daemonize] <chain dir>",
-              file=sys.stderr)
+        print("usage: python -m infra_chains.targets.local.supervisor <chain dir>", file=sys.stderr)
         return 2
-    if daemonize and os.fork() > 0:
-        # The launcher returns at once, so whoever pushed holds no child process; the
-        # supervisor lives on in a session of its own (one killpg stops it and its chainlets).
-        return 0
-    if daemonize:
-        os.setsid()
     path = pathlib.Path(args[0])
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr

@@ -39,6 +39,12 @@ from infra_chains.targets.local.state import (
 from infra_chains.targets.secrets import write_secret_files
 
 LOG_TAIL_LINES = 30
+_DAEMON_LAUNCHER = (
+    "import os, sys\n"
+    "if os.fork() == 0:\n"
+    "    os.setsid()\n"
+    "    os.execv(sys.argv[1], sys.argv[1:])\n"
+)
 #: How long a supervisor may take to pick up a new desired state before push gives up on it.
 SUPERVISOR_START_SEC = 15.0
 _POLL_SEC = 0.05
@@ -180,10 +186,14 @@ class LocalTarget(Target):
         )
 
     def _spawn_supervisor(self, chain_dir: ChainDir, workspace: pathlib.Path) -> None:
+        command = [self._python, "-m", "infra_chains.targets.local.supervisor", str(chain_dir.path)]
         with open(chain_dir.supervisor_log, "ab") as log:
+            # A stdlib-only launcher forks, the child starts a session of its own and becomes
+            # the supervisor, and the launcher exits at once: push holds no child process, the
+            # supervisor outlives the terminal, and one killpg stops it with its chainlets.
+            # (Daemonizing inside the supervisor would make push wait for its imports, ~0.3 s.)
             launcher = subprocess.run(
-                [self._python, "-m", "infra_chains.targets.local.supervisor", "--daemonize",
-                 str(chain_dir.path)],
+                [self._python, "-c", _DAEMON_LAUNCHER, *command],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
