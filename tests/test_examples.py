@@ -81,3 +81,13 @@ def test_examples_run_as_scripts(example: str) -> None:
         result = json.loads(completed.stdout)
         assert result["mode"] == "local" and result["chunks"] >= 1
         assert result["summaries"][0]["tag"] == hashlib.sha256(b"script-secret").hexdigest()[:8]
+
+
+def test_array_stats_normalizes_through_the_chain(import_file: ImportFile) -> None:
+    np = pytest.importorskip("numpy")
+    example = import_file(EXAMPLES / "array_stats.py", "example_array_stats")
+    data = np.random.default_rng(1).normal(3.0, 4.0, size=(256, 8))
+    with chains.run_local():
+        stats = asyncio.run(example.BatchStats().run_remote(batch=data))
+    assert stats.shape == [256, 8]
+    assert abs(stats.mean) < 1e-5 and abs(stats.std - 1.0) < 1e-4

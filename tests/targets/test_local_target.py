@@ -219,3 +219,25 @@ def test_remote_error_reaches_the_caller_with_every_hop(tmp_path: pathlib.Path, 
     message = str(info.value)
     assert "cannot shout 'quiet'" in message
     assert message.index("`Entry`") < message.index("`Mid`") < message.index("`Leaf`")
+
+
+def test_array_example_deployed_answers_msgpack_and_json(local_target: LocalTarget) -> None:
+    np = pytest.importorskip("numpy")
+    import httpx
+
+    from infra_chains.serving import codec
+
+    example = pathlib.Path(__file__).resolve().parents[2] / "examples" / "array_stats.py"
+    service = chains.push(load_entrypoint(example), chain_name="arrays")
+    assert service is not None
+    batch = np.random.default_rng(2).normal(1.0, 3.0, size=(64, 4))
+    response = httpx.post(
+        service.run_remote_url,
+        content=codec.encode({"batch": batch}, binary=True),
+        headers={"Content-Type": codec.MSGPACK_CONTENT_TYPE, "Accept": codec.MSGPACK_CONTENT_TYPE},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    stats = codec.decode(response.content, binary=True)
+    assert stats["shape"] == [64, 4] and abs(stats["std"] - 1.0) < 1e-4
+    assert service.run_remote({"batch": batch.tolist()})["shape"] == [64, 4]  # JSON lists work too
