@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import pathlib
 import sys
+import traceback
 
 from infra_chains.errors import ChainsUsageError
 from infra_chains.framework.chainlet import ChainletBase, chainlets_in_module, is_entrypoint
@@ -57,7 +58,7 @@ def load_entrypoint(chain_file: pathlib.Path | str, entrypoint: str | None = Non
         raise
     except Exception as exc:
         raise ChainsUsageError(
-            f"Importing chain file {path} failed: {type(exc).__name__}: {exc}"
+            f"Importing chain file {_where(exc, path)} failed: {type(exc).__name__}: {exc}"
         ) from exc
     if pathlib.Path(getattr(module, "__file__", "") or "").resolve() != path:
         raise ChainsUsageError(
@@ -85,3 +86,14 @@ def load_entrypoint(chain_file: pathlib.Path | str, entrypoint: str | None = Non
     raise ChainsUsageError(  # pragma: no cover - mark_entrypoint reports a second one itself
         f"{path} marks {len(marked)} entrypoints; keep one."
     )
+
+
+def _where(exc: BaseException, path: pathlib.Path) -> str:
+    """``file:line`` of the deepest frame of the traceback inside the workspace's files."""
+    workspace = workspace_of(path)
+    location = str(path)
+    for frame, line in traceback.walk_tb(exc.__traceback__):
+        filename = pathlib.Path(frame.f_code.co_filename)
+        if filename.is_absolute() and filename.is_relative_to(workspace):
+            location = f"{filename}:{line}"
+    return location

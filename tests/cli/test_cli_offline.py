@@ -108,3 +108,14 @@ def test_down_unknown_chain_is_a_no_op(chain_file: pathlib.Path, capsys: pytest.
 def test_status_without_chains(chain_file: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["status"]) == 0
     assert "No chains are deployed" in capsys.readouterr().out
+
+
+def test_config_error_at_import_names_file_and_line(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bad_gpu_chain.py"
+    path.write_text(CHAIN.replace(
+        'chains.Assets(secret_keys=["greeting_token"])',
+        'chains.Assets(secret_keys=["greeting_token"]), compute=chains.Compute(gpu="RTX9000")',
+    ))
+    assert main(["push", str(path), "--dry-run"]) == 2
+    err = capsys.readouterr().err.replace("\n", "")
+    assert f"{path}:6" in err and "unknown gpu 'RTX9000'" in err
