@@ -33,10 +33,13 @@ def logs(
         for line in text.splitlines()[-lines:]:
             _emit(label, line, prefix)
         positions[label] = len(text.encode())
-    while follow:
-        time.sleep(0.25)
-        for label, path in files.items():
-            positions[label] = _print_new(label, path, positions[label], prefix)
+    try:
+        while follow:
+            time.sleep(0.25)
+            for label, path in files.items():
+                positions[label] = _print_new(label, path, positions[label], prefix)
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how --follow ends: not a failure
 
 
 def _print_new(label: str, path: pathlib.Path, position: int, prefix: bool) -> int:
