@@ -8,7 +8,8 @@ Measures, on real `python -m infra_chains.serve` processes on 127.0.0.1:
 2. the same chains at concurrency 32: req/s and failed requests (wrk if installed, else an
    aiohttp load loop);
 3. a 1 MiB float32 array through 3 hops: JSON lists vs the binary codec (msgpack);
-4. the stubs' async transports at concurrency 128 against one chainlet: aiohttp vs httpx
+4. the stubs' async transports at concurrency 1/32/128 against one chainlet: aiohttp vs the
+   httptools client vs httpx
    (the choice in `infra_chains/serving/transport.py` rests on this), and the sync transports
    at concurrency 1: pooled http.client vs httpx.Client.
 Prints one markdown table per part. Every run is bounded in time and stops its servers.
@@ -57,8 +58,11 @@ end
 
 # -- helpers ----------------------------------------------------------------------------------
 @contextlib.contextmanager
-def chain(prefix: str, predict_concurrency: int = 1) -> Iterator[ChainletProcess]:
-    """Start ``{prefix}Leaf``, ``{prefix}Mid``, ``{prefix}Entry``; yield the entrypoint."""
+def chain(prefix: str, predict_concurrency: int = 1, async_transport: str | None = None) -> Iterator[ChainletProcess]:
+    """Start ``{prefix}Leaf``, ``{prefix}Mid``, ``{prefix}Entry``; yield the entrypoint.
+
+    ``async_transport`` names the stubs' async transport (`transport.ASYNC_TRANSPORTS`)."""
+    env = {transport.ASYNC_TRANSPORT_ENV: async_transport} if async_transport else {}
     with contextlib.ExitStack() as stack:
         url: dict[str, str] = {}
         for role, dep in (("Leaf", None), ("Mid", "Leaf"), ("Entry", "Mid")):
@@ -67,7 +71,7 @@ def chain(prefix: str, predict_concurrency: int = 1) -> Iterator[ChainletProcess
             contract = make_contract(f"serving_chain:{name}", BENCH, name=name, dependencies=deps,
                                      log_level="WARNING", chain_name="bench",
                                      predict_concurrency=predict_concurrency)
-            process = stack.enter_context(ChainletProcess(contract, ready_timeout_sec=60))
+            process = stack.enter_context(ChainletProcess(contract, ready_timeout_sec=60, env=env))
             url[name] = process.url
         yield process
 
@@ -178,9 +182,17 @@ def bench_chains(seconds: float) -> None:
     rows = []
     # predict_concurrency 1 (the default) serialises a chain of async chainlets: Entry holds its
     # only slot while it awaits Mid. The load phase needs room for 32 requests in flight.
-    for prefix, label, concurrency in (("", "async chainlets", 64), ("Sync", "sync chainlets", 8)):
-        floor50, floor99 = percentiles(floor_latency(prefix, min(seconds, 1.0)))
-        with chain(prefix, concurrency) as entry:
+    # The async chain once per async transport (its two calls use it; sync stubs use http.client).
+    default = transport.DEFAULT_ASYNC_TRANSPORT
+    runs = [("", f"async chainlets, {name}{' (default)' if name == default else ''}", 64, name)
+            for name in ("aiohttp", "httptools")]
+    runs.append(("Sync", "sync chainlets", 8, None))
+    floors: dict[str, tuple[float, float]] = {}
+    for prefix, label, concurrency, async_transport in runs:
+        if prefix not in floors:
+            floors[prefix] = percentiles(floor_latency(prefix, min(seconds, 1.0)))
+        floor50, floor99 = floors[prefix]
+        with chain(prefix, concurrency, async_transport) as entry:
             p50, p99 = percentiles(sequential_latency(entry.predict_url, body, codec.JSON_CONTENT_TYPE, seconds))
             c1 = wrk(entry.predict_url, body, 1, seconds) if shutil.which("wrk") else None
             c32 = load(entry.predict_url, body, 32, seconds)
@@ -278,8 +290,11 @@ def bench_transports(seconds: float) -> None:
     contract = make_contract("serving_chain:Leaf", BENCH, name="Leaf", log_level="WARNING")
     rows = []
     with ChainletProcess(contract) as leaf:
-        for label, make in (("aiohttp (chosen)", transport.AiohttpTransport),
-                            ("httpx AsyncClient", transport.HttpxTransport)):
+        default = transport.DEFAULT_ASYNC_TRANSPORT
+        for name, make in (("aiohttp", transport.AiohttpTransport),
+                           ("httptools", transport.HttptoolsTransport),
+                           ("httpx", transport.HttpxTransport)):
+            label = name + (" (default)" if name == default else "")
             for concurrency in (1, 32, 128):
                 rps, p50, p99, failed = uvloop.run(_transport_load(make, leaf.predict_url, concurrency, seconds))
                 rows.append([label, str(concurrency), f"{rps:.0f}", f"{p50 * 1e3:.2f} / {p99 * 1e3:.2f}",

@@ -1,8 +1,11 @@
 """The stubs' HTTP transports: one pooled keep-alive client per process (and event loop).
 
 Choice by measurement (``bench/serving.py``, numbers in PERF.md and the bench output): for async
-callers aiohttp, ~5x the throughput of httpx's default async transport at c=32 on this machine
-and without httpx's pool degradation at c=128; for sync callers (a ``def run_remote`` in a worker
+callers `HttptoolsTransport`, a minimal HTTP/1.1 client on asyncio protocols with httptools'
+(llhttp) response parser: against aiohttp, about half the c=1 latency and twice the req/s at
+c=32/128 against one trivial chainlet (aiohttp's request path was ~21 % of a mid chainlet's CPU).
+aiohttp stays for https and as a fallback (``INFRA_CHAINS_ASYNC_TRANSPORT=aiohttp``); httpx's
+default async transport is ~5x slower than aiohttp at c=32 and degrades at c=128. For sync callers (a ``def run_remote`` in a worker
 thread) a small pool of stdlib ``http.client`` connections, which costs no event-loop hop and
 far less per call than httpx's sync client. `HttpxTransport` stays for comparison and tests.
 
@@ -23,6 +26,7 @@ import asyncio
 import dataclasses
 import functools
 import http.client
+import os
 import socket
 import threading
 import time
@@ -183,7 +187,6 @@ class HttpxTransport(AsyncTransport):
             await client.aclose()
 
 
-@functools.lru_cache(maxsize=256)
 def _large(length: int | None) -> bool:
     return length is not None and length >= LARGE_BODY_BYTES
 
@@ -221,7 +224,9 @@ def aiohttp_payload_error(got: int, expected: int) -> Exception:
     return aiohttp.ClientPayloadError(f"response body ended after {got} of {expected} bytes")
 
 
-def _split(url: str) -> tuple[tuple[str, str, int], str]:
+@functools.lru_cache(maxsize=256)
+def split_url(url: str) -> tuple[tuple[str, str, int], str]:
+    """``((scheme, host, port), path + query)`` of an http(s) URL; cached, URLs repeat."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"not an http(s) URL: {url!r}")
@@ -254,7 +259,7 @@ class HTTPClientTransport(SyncTransport):
             self._idle.setdefault(key, []).append((connection, time.monotonic()))
 
     def post(self, url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> RawResponse:
-        key, path = _split(url)
+        key, path = split_url(url)
         connection = self._take(key)
         reused = connection is not None
         if connection is None:
@@ -299,11 +304,29 @@ _default_async: AsyncTransport | None = None
 _default_sync: SyncTransport | None = None
 
 
+#: Overrides the default async transport by name (one of `ASYNC_TRANSPORTS`): benchmarks, and a
+#: way back to aiohttp without a code change.
+# The httptools client builds on the interface above; imported here, at the end, so that
+# `transport.HttptoolsTransport` is where every other transport is.
+from infra_chains.serving.httptools_transport import HttptoolsTransport  # noqa: E402
+
+ASYNC_TRANSPORT_ENV = "INFRA_CHAINS_ASYNC_TRANSPORT"
+ASYNC_TRANSPORTS: dict[str, type[AsyncTransport]] = {
+    "httptools": HttptoolsTransport, "aiohttp": AiohttpTransport, "httpx": HttpxTransport,
+}
+DEFAULT_ASYNC_TRANSPORT = "httptools"
+
+
 def default_async() -> AsyncTransport:
-    """The process-wide async transport (aiohttp; see the module docstring for why)."""
+    """The process-wide async transport (see the module docstring for the choice)."""
     global _default_async
     if _default_async is None:
-        _default_async = AiohttpTransport()
+        name = os.environ.get(ASYNC_TRANSPORT_ENV) or DEFAULT_ASYNC_TRANSPORT
+        try:
+            cls = ASYNC_TRANSPORTS[name]
+        except KeyError:
+            raise ValueError(f"{ASYNC_TRANSPORT_ENV}={name!r}: expected one of {sorted(ASYNC_TRANSPORTS)}") from None
+        _default_async = cls()
     return _default_async
 
 
