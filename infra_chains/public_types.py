@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import pathlib
 from collections.abc import Mapping
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 import pydantic
 
@@ -140,7 +140,7 @@ class RemoteErrorDetail(_FrozenModel):
 
     def format(self) -> str:
         """Render like a Python traceback, naming the chainlet it came from."""
-        lines = [f"Chainlet-Traceback (most recent call last):"]
+        lines = ["Chainlet-Traceback (most recent call last):"]
         for frame in self.user_stack_trace:
             where = f'  File "{frame.filename}", line {frame.lineno}, in {frame.name}'
             lines.append(where)

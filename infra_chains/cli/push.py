@@ -19,7 +19,11 @@ from infra_chains.framework.chainlet import definition_of
 from infra_chains.framework.loading import load_entrypoint
 from infra_chains.targets.base import ChainletProgress
 from infra_chains.targets.registry import get_target
-from infra_chains.targets.secrets import parse_assignments, parse_env_file, resolve_secrets
+from infra_chains.targets.secrets import (
+    parse_assignments,
+    parse_env_file,
+    resolve_secrets,
+)
 
 _STATUS_STYLE = {
     "ready": "[green]ready[/]",

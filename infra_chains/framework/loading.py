@@ -8,7 +8,11 @@ import sys
 import traceback
 
 from infra_chains.errors import ChainsUsageError
-from infra_chains.framework.chainlet import ChainletBase, chainlets_in_module, is_entrypoint
+from infra_chains.framework.chainlet import (
+    ChainletBase,
+    chainlets_in_module,
+    is_entrypoint,
+)
 
 
 def workspace_of(chain_file: pathlib.Path) -> pathlib.Path:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from infra_chains.public_types import DeploymentContext, RPCOptions
 
 if TYPE_CHECKING:
-    from infra_chains.framework.chainlet import ChainletBase
+    pass
 
 T = TypeVar("T")
 

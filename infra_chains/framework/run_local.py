@@ -20,10 +20,11 @@ from infra_chains.framework.chainlet import (
     ChainletBase,
     _naive_instantiation_handler,
     construct,
+    definition_of,
     new_instance,
 )
 from infra_chains.framework.definition import ChainletDefinition
-from infra_chains.framework.graph import build_graph
+from infra_chains.framework.graph import ChainGraph, build_graph
 from infra_chains.public_types import DeploymentContext, ServiceDescriptor
 
 
@@ -88,27 +89,29 @@ def _build_chain(
     instances: dict[type[Any], ChainletBase] = {}
     for chainlet in graph.chainlets:
         instance = entry if chainlet is graph.entrypoint else new_instance(chainlet.cls)
-        construct(instance, _init_kwargs(chainlet, instances, settings))
+        construct(instance, _init_kwargs(graph, chainlet, instances, settings))
         instances[chainlet.cls] = instance
 
 
 def _init_kwargs(
-    chainlet: ChainletDefinition, instances: Mapping[type[Any], ChainletBase], settings: _Settings
+    graph: ChainGraph,
+    chainlet: ChainletDefinition,
+    instances: Mapping[type[Any], ChainletBase],
+    settings: _Settings,
 ) -> dict[str, Any]:
     kwargs: dict[str, Any] = {}
     for dependency in chainlet.dependencies:
         if not dependency.is_chainlet:
             continue  # a StubBase dependency: the user builds it from its ServiceDescriptor
-        dep_instance = instances[dependency.chainlet_cls]
-        dep_is_async = dependency.chainlet_cls.__infra_chains_record__.definition.endpoint.is_async
-        kwargs[dependency.arg_name] = _adapt(dep_instance, chainlet.endpoint.is_async, dep_is_async)
+        dep_is_async = definition_of(dependency.chainlet_cls).endpoint.is_async
+        kwargs[dependency.arg_name] = _adapt(
+            instances[dependency.chainlet_cls], chainlet.endpoint.is_async, dep_is_async
+        )
     if chainlet.context_arg is not None:
         keys = chainlet.remote_config.assets.secret_keys
-        dep_names = {d.chainlet_cls.__name__ for d in chainlet.dependencies} | {
-            d.chainlet_cls.__infra_chains_record__.definition.name
-            for d in chainlet.dependencies
-            if d.is_chainlet
-        }
+        # StubBase dependencies are keyed by their class name, chainlets by their chainlet name.
+        dep_names = {d.chainlet_cls.__name__ for d in chainlet.dependencies}
+        dep_names.update(graph.dependency_names(chainlet))
         kwargs[chainlet.context_arg] = DeploymentContext[Any](
             data_dir=settings.data_dir,
             user_config=chainlet.default_user_config,

@@ -15,8 +15,14 @@ from infra_chains.framework.chainlet import definition_of
 from infra_chains.framework.definition import ChainletDefinition
 from infra_chains.framework.graph import ChainGraph
 from infra_chains.plan import workspace as ws
-from infra_chains.plan.models import BuildSpec, ChainletSpec, ChainPlan, ComputeSpec, DependencySpec
-from infra_chains.remote_config import BasetenImage, CustomImage, DockerImage
+from infra_chains.plan.models import (
+    BuildSpec,
+    ChainletSpec,
+    ChainPlan,
+    ComputeSpec,
+    DependencySpec,
+)
+from infra_chains.remote_config import CustomImage, DockerImage
 
 #: Names that work as a Kubernetes DNS label, a Docker name and a directory name alike.
 CHAIN_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,46}[a-z0-9])?$")

@@ -32,6 +32,8 @@ HOME_ENV = "INFRA_CHAINS_HOME"
 ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
 
 ChainletStatus = Literal["starting", "ready", "crashed", "restarting", "failed", "stopped"]
+#: Statuses of a chainlet the supervisor keeps as it is when its fingerprint did not change.
+KEPT_STATUSES: frozenset[str] = frozenset({"ready", "starting", "restarting", "crashed"})
 
 
 def state_root() -> pathlib.Path:

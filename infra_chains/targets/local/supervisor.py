@@ -23,6 +23,7 @@ from types import FrameType
 
 from infra_chains.serving.contract import CONTRACT_FILE_ENV
 from infra_chains.targets.local.state import (
+    KEPT_STATUSES,
     ChainDir,
     ChainletState,
     ChainState,
@@ -103,8 +104,10 @@ class Supervisor:
             self._terminate(self.chainlets.pop(name))
         for spec in desired.chainlets:
             current = self.chainlets.get(spec.name)
-            if current is not None and current.state.fingerprint == spec.fingerprint and current.state.status in (
-                "ready", "starting", "restarting", "crashed"
+            if (
+                current is not None
+                and current.state.fingerprint == spec.fingerprint
+                and current.state.status in KEPT_STATUSES
             ):
                 current.desired = spec
                 continue

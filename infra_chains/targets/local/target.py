@@ -28,6 +28,7 @@ from infra_chains.public_types import DeployedChainlet
 from infra_chains.targets.base import ChainletProgress, ProgressCallback, Target
 from infra_chains.targets.contracts import predict_url, runtime_contract
 from infra_chains.targets.local.state import (
+    KEPT_STATUSES,
     ChainDir,
     ChainState,
     DesiredChainlet,
@@ -267,7 +268,7 @@ class LocalTarget(Target):
 def _unchanged(previous: ChainState | None, desired: DesiredState) -> set[str]:
     if previous is None:
         return set()
-    old = {c.name: c.fingerprint for c in previous.chainlets if c.status in ("ready", "starting")}
+    old = {c.name: c.fingerprint for c in previous.chainlets if c.status in KEPT_STATUSES}
     return {c.name for c in desired.chainlets if old.get(c.name) == c.fingerprint}
 
 
