@@ -1,15 +1,23 @@
 """infra_chains: the truss-chains API, deployed to infrastructure you own.
 
 ``import infra_chains as chains`` is all a truss-chains user changes.
+
+`push` and `deploy_remotely` are loaded on first use: they pull in planning, build contexts and
+the targets, which a deployed chainlet (``python -m infra_chains.serve`` imports this package
+too) never needs. Loading them eagerly cost every chainlet process those imports at start-up and
+in memory.
 """
 
+import typing as _typing
+
 from infra_chains.chain_service import ChainService
-from infra_chains.deploy import deploy_remotely, push
 from infra_chains.errors import (
     ChainsError,
     ChainsRuntimeError,
     ChainsUsageError,
+    ConfigError,
     DependencyUnreachableError,
+    DeploymentError,
     RemoteChainletError,
     RemoteError,
     RemoteHTTPError,
@@ -41,6 +49,9 @@ from infra_chains.remote_config import (
 from infra_chains.serving.remote_errors import HTTPException
 from infra_chains.serving.stub import StubBase
 
+if _typing.TYPE_CHECKING:
+    from infra_chains.deploy import deploy_remotely, push
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -53,10 +64,12 @@ __all__ = [
     "ChainsRuntimeError",
     "ChainsUsageError",
     "Compute",
+    "ConfigError",
     "CustomImage",
     "DependencyUnreachableError",
     "DeployedChainlet",
     "DeploymentContext",
+    "DeploymentError",
     "DockerAuthSettings",
     "DockerImage",
     "Environment",
@@ -80,3 +93,21 @@ __all__ = [
     "push",
     "run_local",
 ]
+
+_LAZY = frozenset({"deploy_remotely", "push"})
+
+
+def __getattr__(name: str) -> _typing.Any:
+    # PEP 562: runs only for names not found, i.e. the first use of a lazy name. The real
+    # function is returned (its signature and docstring intact) and kept for later lookups.
+    if name in _LAZY:
+        from infra_chains import deploy
+
+        value = getattr(deploy, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'infra_chains' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _LAZY)

@@ -1,6 +1,10 @@
 """The public API of `infra_chains/__init__.py`: every name of API.md, nothing else leaking."""
 
+import inspect
+import json
 import pkgutil
+import subprocess
+import sys
 import traceback
 
 import pytest
@@ -11,7 +15,7 @@ from infra_chains.public_types import StackFrame
 # Every name shared/API.md promises at the top level (truss-chains' names plus our extensions).
 API_NAMES = [
     "AbsPath", "Assets", "BasetenImage", "ChainService", "ChainletBase", "ChainsRuntimeError",
-    "ChainsUsageError", "Compute", "CustomImage", "DeploymentContext", "DockerImage",
+    "ChainsUsageError", "Compute", "ConfigError", "DeploymentError", "CustomImage", "DeploymentContext", "DockerImage",
     "ExternalDataItem", "RPCOptions", "RemoteConfig", "RemoteErrorDetail", "ServiceDescriptor",
     "StubBase", "deploy_remotely", "depends", "depends_context", "make_abs_path_here",
     "mark_entrypoint", "push", "run_local",
@@ -44,6 +48,36 @@ def test_exports_come_from_public_modules() -> None:
         module = getattr(getattr(chains, name), "__module__", "infra_chains")
         assert module.split(".")[0] == "infra_chains", name
         assert not any(part.startswith("_") for part in module.split(".")), (name, module)
+
+
+# What a deployed chainlet must not pay for: the deploy side of the package and the CLI's libraries.
+_NOT_IN_A_CHAINLET = (
+    "infra_chains.deploy", "infra_chains.plan", "infra_chains.build", "infra_chains.targets",
+    "infra_chains.cli", "typer", "rich", "pulumi", "pulumi_kubernetes", "pulumi_docker", "httpx",
+)
+
+
+def test_a_chainlet_process_imports_framework_and_serving_only() -> None:
+    code = (
+        "import json, sys\n"
+        "import infra_chains, infra_chains.serve, infra_chains.serving.runtime\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = json.loads(out.stdout)
+    leaked = [m for m in loaded if any(m == n or m.startswith(f"{n}.") for n in _NOT_IN_A_CHAINLET)]
+    assert leaked == []
+
+
+def test_lazy_push_is_the_real_function() -> None:
+    from infra_chains import deploy, deploy_remotely, push
+
+    assert push is deploy.push and chains.push is deploy.push
+    assert deploy_remotely is deploy.deploy_remotely
+    assert inspect.signature(chains.push) == inspect.signature(deploy.push)
+    assert "push" in dir(chains) and "deploy_remotely" in dir(chains)
+    with pytest.raises(AttributeError, match="no attribute 'pussh'"):
+        chains.pussh  # noqa: B018 - the attribute access is the test
 
 
 def test_deployment_context_is_generic() -> None:
