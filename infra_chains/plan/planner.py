@@ -14,6 +14,7 @@ from infra_chains.errors import ChainsUsageError
 from infra_chains.framework.chainlet import definition_of
 from infra_chains.framework.definition import ChainletDefinition
 from infra_chains.framework.graph import ChainGraph
+from infra_chains.plan import names
 from infra_chains.plan import workspace as ws
 from infra_chains.plan.models import (
     BuildSpec,
@@ -24,8 +25,7 @@ from infra_chains.plan.models import (
 )
 from infra_chains.remote_config import CustomImage, DockerImage
 
-#: Names that work as a Kubernetes DNS label, a Docker name and a directory name alike.
-CHAIN_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,46}[a-z0-9])?$")
+CHAIN_NAME_RE = names.CHAIN_NAME_RE
 _CUDA_BASE = "nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04"
 
 
@@ -37,12 +37,7 @@ def default_chain_name(entrypoint_name: str) -> str:
 
 
 def validate_chain_name(name: str) -> str:
-    if not CHAIN_NAME_RE.match(name):
-        raise ChainsUsageError(
-            f"Chain name {name!r} is invalid: use 1-48 lowercase letters, digits and '-', "
-            "starting and ending with a letter or digit (e.g. 'text-pipeline')."
-        )
-    return name
+    return names.validate_chain_name(name)
 
 
 def make_plan(
@@ -53,6 +48,7 @@ def make_plan(
 ) -> ChainPlan:
     """Describe every chainlet of ``graph`` for deployment; pure and deterministic."""
     validate_chain_name(chain_name)
+    names.chainlet_labels(chain_name, [c.name for c in graph.chainlets])  # clash-checked early
     entry_file = _source_file(graph.entrypoint)
     workspace = ws.workspace_of(entry_file)
     files = ws.workspace_files(workspace)
