@@ -29,6 +29,7 @@ from infra_chains.serving import codec, remote_errors, request_id
 from infra_chains.serving.concurrency import RETRY_AFTER_SEC, Limiter, QueueFull
 from infra_chains.serving.endpoint import EndpointCodec
 from infra_chains.serving.metrics import Metrics
+from infra_chains.serving.probe import INSTANCE_HEADER
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class ChainletApp:
         max_queued_requests: int,
         max_request_bytes: int,
         on_shutdown: Callable[[], Awaitable[None]] | None = None,
+        instance_id: str | None = None,
     ) -> None:
         self.chain_name = chain_name
         self.name = chainlet_name
@@ -85,6 +87,8 @@ class ChainletApp:
                 max_workers=predict_concurrency, thread_name_prefix=f"chainlet-{chainlet_name}"
             )
         self._openapi: bytes | None = None
+        # Probes prove identity: /healthz and /readyz echo the contract's instance_id (probe.py).
+        self._identity = [(INSTANCE_HEADER.encode(), instance_id.encode())] if instance_id else []
 
     # -- lifecycle ---------------------------------------------------------------------------
     @property
@@ -118,7 +122,7 @@ class ChainletApp:
             elif method not in ("GET", "HEAD"):
                 await _send(send, 405, b'{"detail":"use GET"}', _JSON, [(b"allow", b"GET")])
             elif path == "/healthz":
-                await _send(send, 200, b'{"status":"alive"}', _JSON)
+                await _send(send, 200, b'{"status":"alive"}', _JSON, self._identity)
             elif path == "/readyz":
                 await self._readyz(send)
             elif path == "/metrics":
@@ -147,7 +151,8 @@ class ChainletApp:
 
     async def _readyz(self, send: Send) -> None:
         if not self.ready:
-            await _send(send, 503, b'{"status":"initialising"}', _JSON, [(b"retry-after", b"1")])
+            await _send(send, 503, b'{"status":"initialising"}', _JSON,
+                        [(b"retry-after", b"1"), *self._identity])
             return
         healthy = True
         if self._health is not None:
@@ -160,9 +165,9 @@ class ChainletApp:
                 logger.warning("is_healthy() of chainlet %s raised", self.name, exc_info=True)
                 healthy = False
         if healthy:
-            await _send(send, 200, b'{"status":"ready"}', _JSON)
+            await _send(send, 200, b'{"status":"ready"}', _JSON, self._identity)
         else:
-            await _send(send, 503, b'{"status":"unhealthy"}', _JSON)
+            await _send(send, 503, b'{"status":"unhealthy"}', _JSON, self._identity)
 
     async def _run(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = time.perf_counter()

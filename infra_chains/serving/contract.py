@@ -48,6 +48,23 @@ class RuntimeContract(pydantic.BaseModel):
     max_request_bytes: int = pydantic.Field(default=128 * 1024 * 1024, ge=1024)
     graceful_shutdown_sec: float = pydantic.Field(default=30.0, ge=0)
     log_level: str = "INFO"
+    instance_id: str | None = pydantic.Field(
+        default=None,
+        description="A nonce naming this incarnation (process, container or deploy); `/readyz` and "
+        "`/healthz` echo it in `x-infra-chains-instance`, so a probe never counts another program "
+        "on the port as this chainlet.",
+    )
+    listen_fd: int | None = pydantic.Field(
+        default=None, ge=0,
+        description="An inherited, already listening socket to serve traffic on instead of binding "
+        "host:port (the target owns it across incarnations, so connections wait in its backlog "
+        "while a chainlet restarts). With `probe_fd`, accepted on only once `__init__` is done.",
+    )
+    probe_fd: int | None = pydantic.Field(
+        default=None, ge=0,
+        description="An inherited, listening socket private to this incarnation: served from the "
+        "start, for the target's readiness and liveness probes.",
+    )
 
     @classmethod
     def from_environment(cls, environ: os._Environ[str] | dict[str, str] | None = None) -> RuntimeContract:
