@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 import pathlib
-from collections.abc import Mapping
-from typing import Generic, TypeVar
+from collections.abc import Iterator, Mapping
+from typing import Annotated, Any, Generic, NoReturn, TypeVar
 
 import pydantic
 
@@ -65,6 +65,109 @@ class Environment(_FrozenModel):
     name: str
 
 
+class Secrets(Mapping[str, str]):
+    """A chainlet's secret values, read one at a time by name: ``context.secrets["api_token"]``.
+
+    A read-only mapping that never shows a value by itself: ``repr``/``str``, pydantic dumps (of
+    the context too) and logs of either show the names with masked values, ``items()`` and
+    ``values()`` refuse, and pickling refuses (a pickle would carry the values to wherever it is
+    stored). Names are not secret: ``in``, ``len``, iteration and ``keys()`` give names. A value
+    leaves only when code asks for it by name, so a stray ``print(context)`` or ``logger.info(
+    "%s", context.secrets)`` cannot leak it.
+    """
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Mapping[str, str] | None = None) -> None:
+        # A copy: the caller's dict may change (or be logged) later; this one never is.
+        self._values: dict[str, str] = {key: values[key] for key in values} if values else {}
+
+    def __getitem__(self, key: str) -> str:
+        try:
+            return self._values[key]
+        except KeyError:
+            known = ", ".join(repr(name) for name in self._values) or "none"
+            raise KeyError(
+                f"No secret {key!r} (this chainlet's secrets: {known}). A chainlet sees only the "
+                "secrets named in its remote_config.assets.secret_keys."
+            ) from None
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._values
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._values))
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Secrets):
+            return self._values == other._values
+        if isinstance(other, Mapping):
+            return self._values == {key: other[key] for key in other}
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # unhashable, as a dict
+
+    def items(self) -> NoReturn:
+        raise TypeError(_NO_BULK_READ)
+
+    def values(self) -> NoReturn:
+        raise TypeError(_NO_BULK_READ)
+
+    def masked(self) -> dict[str, str]:
+        """The names, each with ``SECRET_MASK`` for a value: what dumps and logs show."""
+        return dict.fromkeys(self._values, SECRET_MASK)
+
+    def __repr__(self) -> str:
+        return f"Secrets({self.masked()!r})"
+
+    __str__ = __repr__
+
+    def __copy__(self) -> Secrets:
+        return self  # immutable
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Secrets:
+        return self
+
+    def __reduce_ex__(self, protocol: Any) -> NoReturn:
+        raise TypeError(
+            "Secrets are not pickled: the pickle would hold their values. Pass the secret names "
+            "and read each value where it is needed."
+        )
+
+
+#: What a secret value is shown as (pydantic's `SecretStr` shows the same).
+SECRET_MASK = "**********"
+
+_NO_BULK_READ = (
+    "Secret values are read one at a time by name (secrets[name] or secrets.get(name)), so that "
+    "no loop or log line prints them all; iterate over the names with `for name in secrets`."
+)
+
+
+def _to_secrets(value: object) -> Secrets:
+    if isinstance(value, Secrets):
+        return value
+    if not isinstance(value, Mapping):
+        raise ValueError(f"secrets must be a mapping of names to values, got {type(value).__name__}")
+    for key in value:
+        if not isinstance(key, str) or not isinstance(value[key], str):
+            raise ValueError(f"secret {key!r}: names and values must be strings")
+    return Secrets(value)
+
+
+# Validated into `Secrets` from any str -> str mapping (so `DeploymentContext(secrets={...})` in a
+# test keeps type-checking), dumped masked.
+_SecretsField = Annotated[
+    Mapping[str, str],
+    pydantic.PlainValidator(_to_secrets),
+    pydantic.PlainSerializer(lambda secrets: secrets.masked(), return_type=dict[str, str]),
+    pydantic.WithJsonSchema({"type": "object", "additionalProperties": {"type": "string"}}),
+]
+
+
 class DeploymentContext(pydantic.BaseModel, Generic[UserConfigT]):
     """Config values and resources a chainlet needs to set itself up.
 
@@ -76,7 +179,9 @@ class DeploymentContext(pydantic.BaseModel, Generic[UserConfigT]):
             cached model repos and external data), or ``None``.
         user_config: The chainlet's ``default_user_config``, possibly overridden per stack.
         chainlet_to_service: Service descriptors of this chainlet's dependencies only.
-        secrets: Secret values, only those named in ``remote_config.assets.secret_keys``.
+        secrets: Secret values, only those named in ``remote_config.assets.secret_keys``, read by
+            name (``context.secrets["api_token"]``); a `Secrets` mapping that never prints a
+            value (``repr``, dumps and logs of the context show them masked).
         user_env: Values given at push time (``--user-env K=V``), e.g. to tell dev from prod.
         environment: The environment (stack) deployed to, where the target has one.
     """
@@ -86,7 +191,7 @@ class DeploymentContext(pydantic.BaseModel, Generic[UserConfigT]):
     data_dir: pathlib.Path | None = None
     user_config: UserConfigT = None  # type: ignore[assignment]
     chainlet_to_service: Mapping[str, ServiceDescriptor] = pydantic.Field(default_factory=dict)
-    secrets: Mapping[str, str] = pydantic.Field(default_factory=dict)
+    secrets: _SecretsField = pydantic.Field(default_factory=Secrets)
     user_env: Mapping[str, str] = pydantic.Field(default_factory=dict)
     environment: Environment | None = None
 
@@ -171,6 +276,7 @@ __all__ = [
     "Environment",
     "RPCOptions",
     "RemoteErrorDetail",
+    "Secrets",
     "ServiceDescriptor",
     "StackFrame",
 ]

@@ -258,3 +258,76 @@ def test_deployment_context_without_api_key_says_how_to_add_it(monkeypatch: pyte
 def test_deployment_context_environment() -> None:
     context = chains.DeploymentContext(environment=chains.Environment(name="prod"))
     assert context.environment is not None and context.environment.name == "prod"
+
+
+# --- DeploymentContext.secrets never shows a value -------------------------------------------------
+
+SENTINEL = "s3cret-SENTINEL-value"
+
+
+def context_with_secret() -> chains.DeploymentContext[None]:
+    return chains.DeploymentContext(secrets={"api_token": SENTINEL, "other": "x"})
+
+
+def test_secrets_read_by_name() -> None:
+    secrets = context_with_secret().secrets
+    assert secrets["api_token"] == SENTINEL
+    assert secrets.get("api_token") == SENTINEL and secrets.get("missing", "d") == "d"
+    assert "api_token" in secrets and "missing" not in secrets
+    assert len(secrets) == 2 and list(secrets) == ["api_token", "other"]
+    assert set(secrets.keys()) == {"api_token", "other"}
+    assert dict(secrets) == {"api_token": SENTINEL, "other": "x"}  # asked for by name, explicitly
+
+
+def test_a_missing_secret_names_the_known_ones_and_not_their_values() -> None:
+    with pytest.raises(KeyError) as info:
+        context_with_secret().secrets["nope"]  # noqa: B018
+    message = str(info.value)
+    assert "'api_token'" in message and "secret_keys" in message and SENTINEL not in message
+
+
+@pytest.mark.parametrize(
+    "render",
+    [repr, str, lambda c: repr(c.secrets), lambda c: str(c.secrets), lambda c: f"{c.secrets}",
+     lambda c: c.model_dump_json(), lambda c: str(c.model_dump()),
+     lambda c: str(c.model_dump(mode="json")), lambda c: str(c.model_copy())],
+    ids=["repr", "str", "repr-secrets", "str-secrets", "format", "dump-json", "dump", "dump-json-mode",
+         "copy"],
+)
+def test_secret_values_never_rendered(render: Any) -> None:
+    text = render(context_with_secret())
+    assert SENTINEL not in text
+    assert "api_token" in text  # the names are not secret
+
+
+def test_bulk_reads_of_values_refuse() -> None:
+    secrets = context_with_secret().secrets
+    with pytest.raises(TypeError, match="one at a time by name"):
+        secrets.items()
+    with pytest.raises(TypeError, match="one at a time by name"):
+        secrets.values()
+
+
+def test_secrets_are_read_only() -> None:
+    context = context_with_secret()
+    with pytest.raises(TypeError):
+        context.secrets["api_token"] = "y"  # type: ignore[index]
+    given = {"api_token": "a"}
+    copied = chains.DeploymentContext(secrets=given)
+    given["api_token"] = "changed"
+    assert copied.secrets["api_token"] == "a"
+
+
+def test_secrets_survive_copies_but_not_pickles() -> None:
+    import copy
+    import pickle
+
+    context = context_with_secret()
+    assert copy.deepcopy(context).secrets["api_token"] == SENTINEL
+    assert copy.copy(context.secrets)["api_token"] == SENTINEL
+    with pytest.raises(TypeError, match="not pickled"):
+        pickle.dumps(context)
+
+
+def test_secrets_reject_non_string_values() -> None:
+    assert "names and values must be strings" in error_of(chains.DeploymentContext, secrets={"k": 1})
