@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import pathlib
+import re
 import sys
 import traceback
 
@@ -13,6 +14,9 @@ from infra_chains.framework.chainlet import (
     chainlets_in_module,
     is_entrypoint,
 )
+
+#: One part of a module path: importable by file name (``-`` is fine, ``.`` and spaces are not).
+MODULE_PART_RE = re.compile(r"^[\w-]+$")
 
 
 def workspace_of(chain_file: pathlib.Path) -> pathlib.Path:
@@ -26,12 +30,30 @@ def workspace_of(chain_file: pathlib.Path) -> pathlib.Path:
 
 
 def module_name(chain_file: pathlib.Path, workspace: pathlib.Path) -> str:
-    """The dotted module name of ``chain_file`` inside ``workspace``."""
-    relative = chain_file.resolve().relative_to(workspace).with_suffix("")
+    """The dotted module name of ``chain_file`` inside ``workspace``.
+
+    Chain files are named as files, not modules (truss-chains imports them by path), so a part
+    may hold a ``-`` (``my-chain.py`` is module ``my-chain``): ``importlib.import_module`` finds it
+    by file name from the workspace, here and in every deployed runtime alike. A ``.`` or a space
+    in a name cannot round-trip through a dotted path, so such names are refused with the fix.
+    """
+    resolved = chain_file.resolve()
+    relative = resolved.relative_to(workspace).with_suffix("")
     parts = list(relative.parts)
     if parts[-1] == "__init__":
         parts.pop()
+    for part in parts:
+        if not MODULE_PART_RE.match(part):
+            raise ChainsUsageError(
+                f"Chain file {resolved}: {part!r} (in {relative.as_posix()}) cannot be part of a "
+                "module path; use letters, digits, '_' and '-' only (e.g. rename it to "
+                f"{_suggest(part)!r})."
+            )
     return ".".join(parts)
+
+
+def _suggest(part: str) -> str:
+    return re.sub(r"[^\w-]+", "_", part).strip("_") or "chain"
 
 
 def load_entrypoint(chain_file: pathlib.Path | str, entrypoint: str | None = None) -> type[ChainletBase]:

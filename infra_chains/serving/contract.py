@@ -28,7 +28,9 @@ class RuntimeContract(pydantic.BaseModel):
     chain_name: str = pydantic.Field(min_length=1)
     chainlet_name: str = pydantic.Field(min_length=1)
     import_path: str = pydantic.Field(
-        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$",
+        # Module parts are file names (`my-chain:Entry` is `my-chain.py`), found by
+        # `importlib.import_module` from workspace_dir; see framework/loading.py `module_name`.
+        pattern=r"^[\w-]+(\.[\w-]+)*:[A-Za-z_][\w.]*$",
         description="`module:QualName` of the chainlet class, importable from `workspace_dir`.",
     )
     workspace_dir: pathlib.Path

@@ -1,0 +1,54 @@
+"""Chain files load under the module name every runtime will import them by."""
+
+from __future__ import annotations
+
+import pathlib
+import textwrap
+
+import pytest
+
+from infra_chains.errors import ChainsUsageError
+from infra_chains.framework.loading import load_entrypoint, module_name, workspace_of
+from infra_chains.serving.contract import RuntimeContract
+from infra_chains.serving.runtime import load_chainlet_class
+
+CHAIN = '''
+import infra_chains as chains
+
+
+@chains.mark_entrypoint
+class Hello(chains.ChainletBase):
+    def run_remote(self, name: str) -> str:
+        return f"hello {name}"
+'''
+
+
+def test_a_file_name_with_a_hyphen_loads_and_round_trips_through_the_contract(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "my-chain.py"
+    path.write_text(textwrap.dedent(CHAIN))
+    cls = load_entrypoint(path)
+    assert cls.__module__ == "my-chain"
+    contract = RuntimeContract(
+        chain_name="c", chainlet_name="Hello", import_path=f"{cls.__module__}:{cls.__qualname__}",
+        workspace_dir=tmp_path, port=0,
+    )
+    assert load_chainlet_class(contract) is cls  # the runtime finds the same file by name
+
+
+def test_a_hyphenated_package_directory_is_a_module_path(tmp_path: pathlib.Path) -> None:
+    package = tmp_path / "my-pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    path = package / "the-chain.py"
+    path.write_text(textwrap.dedent(CHAIN))
+    assert module_name(path, workspace_of(path)) == "my-pkg.the-chain"
+
+
+@pytest.mark.parametrize("name", ["chain.v2.py", "my chain.py"])
+def test_a_name_that_cannot_be_a_module_part_is_refused_with_the_fix(tmp_path: pathlib.Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(CHAIN))
+    with pytest.raises(ChainsUsageError) as info:
+        load_entrypoint(path)
+    message = str(info.value)
+    assert repr(name[:-3]) in message and "rename it to" in message
