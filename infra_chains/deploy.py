@@ -11,9 +11,9 @@ from infra_chains.build.context import write_build_contexts
 from infra_chains.chain_service import ChainService
 from infra_chains.framework.graph import build_graph
 from infra_chains.plan import ChainPlan, default_chain_name, make_plan
-from infra_chains.targets.base import ProgressCallback
-from infra_chains.targets.registry import get_target
-from infra_chains.targets.secrets import resolve_secrets
+from infra_chains.plan.names import validate_environment_name
+from infra_chains.targets.base import ProgressCallback, Target
+from infra_chains.targets.registry import resolve_target
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +29,8 @@ def plan_chain(
 ) -> ChainPlan:
     """Validate the chain below ``entrypoint`` and plan it (no side effects)."""
     graph = build_graph(entrypoint)
+    if environment is not None:
+        validate_environment_name(environment)
     return make_plan(
         graph,
         chain_name or default_chain_name(graph.entrypoint.name),
@@ -44,7 +46,8 @@ def push(
     promote: bool = True,
     user_env: Mapping[str, str] | None = None,
     only_generate_trusses: bool = False,
-    remote: str | None = None,
+    remote: str | Target | None = None,
+    environment: str | None = None,
     *,
     secrets: Mapping[str, str] | None = None,
     ready_timeout_sec: float = 60.0,
@@ -62,19 +65,24 @@ def push(
         user_env: Values chainlets read from ``context.user_env``.
         only_generate_trusses: Write the plan and each chainlet's build context under
             ``generated_dir`` (default ``./.chains_generated``), deploy nothing, return None.
-        remote: The deployment target: ``"local"`` (default), ``"docker"``, ``"kubernetes"``.
-        secrets: (ext) Secret values; secrets not given here are read from the environment.
+        remote: The deployment target: a name (``"local"``, the default; ``"docker"``,
+            ``"kubernetes"``) or a `Target` instance made with options, e.g.
+            ``LocalTarget(root=...)``.
+        environment: The environment (stack) to deploy to, e.g. ``"dev"``; chainlets read it as
+            ``context.environment.name``.
+        secrets: (ext) Secret values; which ones a target needs, and where else it looks
+            (the environment, for local), is the target's decision.
         ready_timeout_sec: (ext) How long each chainlet may take to become ready.
         on_progress: (ext) Called with every chainlet's status while deploying.
     """
     del publish, promote  # every deployment of a self-owned target is "published"
-    plan = plan_chain(entrypoint, chain_name, user_env)
+    plan = plan_chain(entrypoint, chain_name, user_env, environment)
     if only_generate_trusses:
         out = write_build_contexts(plan, generated_dir or GENERATED_DIR)
         logger.info("Wrote the plan and build contexts of chain %r to %s", plan.chain_name, out)
         return None
-    target = get_target(remote)
-    values = resolve_secrets(plan, secrets)
+    target = resolve_target(remote)
+    values = target.secret_values(plan, secrets or {})
     return target.deploy(plan, values, ready_timeout_sec=ready_timeout_sec, on_progress=on_progress)
 
 

@@ -1,18 +1,34 @@
-"""What every deployment target offers; `push` and the CLI talk only to this."""
+"""What every deployment target offers; `push` and the CLI talk only to this.
+
+A target validates every chain and chainlet name it is given (`infra_chains.plan.names`) before
+it builds a path, a container name or an API call from it.
+"""
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import Literal, get_args
 
 import pydantic
 
 from infra_chains.chain_service import ChainService
 from infra_chains.plan.models import ChainPlan
+from infra_chains.targets.secrets import resolve_secrets
+
+#: The one status vocabulary of a deployed chainlet, whatever the target:
+#: ``starting`` (not ready yet), ``ready`` (serving), ``restarting`` (it died or hung and is being
+#: brought back), ``failed`` (it will not come up without a new push), ``stopped`` (nothing runs it,
+#: e.g. its supervisor or container is gone), ``unknown`` (the target cannot tell).
+ChainletStatus = Literal["starting", "ready", "restarting", "failed", "stopped", "unknown"]
+CHAINLET_STATUSES: tuple[str, ...] = get_args(ChainletStatus)
 
 
 class ChainletProgress(pydantic.BaseModel):
-    """One chainlet's progress during a deploy, for progress displays."""
+    """One chainlet's progress during a deploy, for progress displays.
+
+    ``status`` is a `ChainletStatus`, or a deploy phase of the target's (e.g. ``building``).
+    """
 
     name: str
     status: str
@@ -25,10 +41,61 @@ class ChainletProgress(pydantic.BaseModel):
 ProgressCallback = Callable[[list[ChainletProgress]], None]
 
 
+class ChainletInfo(pydantic.BaseModel):
+    """One chainlet of a deployed chain, as `Target.status` reports it."""
+
+    name: str
+    status: ChainletStatus
+    is_entrypoint: bool = False
+    url: str | None = pydantic.Field(default=None, description="Its run_remote URL.")
+    restarts: int = 0
+    content_hash: str = pydantic.Field(default="", description="First 12 hex digits.")
+    message: str | None = pydantic.Field(default=None, description="Why it is not ready.")
+    pid: int | None = pydantic.Field(default=None, description="Process id (local target).")
+    port: int | None = pydantic.Field(default=None, description="Listening port, where it has one.")
+
+
+class ChainStatus(pydantic.BaseModel):
+    """A deployed chain's status; `infra-chains status --json` prints exactly this.
+
+    The shape is stable: fields are only ever added. Fields a target cannot know are null.
+    """
+
+    name: str
+    target: str
+    environment: str | None = None
+    entrypoint: str
+    entrypoint_url: str | None = None
+    supervisor_pid: int | None = pydantic.Field(
+        default=None, description="The chain's supervisor (local target), null when not running."
+    )
+    chainlets: list[ChainletInfo]
+
+    @property
+    def ready(self) -> bool:
+        return bool(self.chainlets) and all(c.status == "ready" for c in self.chainlets)
+
+
+class LogLine(pydantic.BaseModel):
+    """One line of a chainlet's log (without its line break)."""
+
+    chainlet: str
+    text: str
+
+
 class Target(abc.ABC):
     """A place chains run: turns a `ChainPlan` into running services."""
 
     name: str
+
+    def secret_values(self, plan: ChainPlan, provided: Mapping[str, str]) -> dict[str, str]:
+        """The secret values this target needs to deploy ``plan``, from ``provided`` or the
+        environment; raises `MissingSecretsError` naming every missing one before anything starts.
+
+        Targets that run the chain with the values (local, docker) need every declared secret;
+        a target whose platform holds the secrets itself (Kubernetes stack secrets) overrides this.
+        """
+        return resolve_secrets(plan, provided)
 
     @abc.abstractmethod
     def deploy(
@@ -44,6 +111,25 @@ class Target(abc.ABC):
     @abc.abstractmethod
     def service(self, chain_name: str) -> ChainService:
         """The handle of an already deployed chain (error if there is none)."""
+
+    @abc.abstractmethod
+    def status(self, chain_name: str) -> ChainStatus:
+        """Every chainlet's status (error if the chain is not deployed here)."""
+
+    @abc.abstractmethod
+    def logs(
+        self,
+        chain_name: str,
+        chainlet: str | None = None,
+        *,
+        follow: bool = False,
+        lines: int = 50,
+    ) -> Iterator[LogLine]:
+        """The last ``lines`` lines of each chainlet's log (or of ``chainlet``'s), then, with
+        ``follow``, new lines as they are written until the consumer stops iterating.
+
+        Names are checked when called, not when iteration starts.
+        """
 
     @abc.abstractmethod
     def down(self, chain_name: str) -> bool:

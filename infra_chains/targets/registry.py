@@ -2,27 +2,45 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from infra_chains.errors import ChainsUsageError
 from infra_chains.targets.base import Target
 
 DEFAULT_TARGET = "local"
+AVAILABLE_TARGETS = ("local",)
 #: Targets on the roadmap that this version cannot deploy to yet.
 PLANNED_TARGETS = ("docker", "kubernetes")
 
 
-def get_target(name: str | None) -> Target:
-    """The target called ``name`` (default: local)."""
+def get_target(name: str | None = None, **options: Any) -> Target:
+    """The target called ``name`` (default: local), made with ``options`` (e.g. ``root=`` for local)."""
     name = (name or DEFAULT_TARGET).lower()
     if name == "local":
         from infra_chains.targets.local import LocalTarget
 
-        return LocalTarget()
+        try:
+            return LocalTarget(**options)
+        except TypeError as exc:
+            raise ChainsUsageError(f"Invalid option for the 'local' target: {exc}.") from exc
     if name in PLANNED_TARGETS:
         raise ChainsUsageError(
             f"The {name!r} target is not available in this version of infra_chains yet; deploy "
-            "with the 'local' target, or write the build contexts with --dry-run "
-            "(only_generate_trusses=True) to build images yourself."
+            "with the 'local' target, or write the build contexts (only_generate_trusses=True) "
+            "to build images yourself."
         )
     raise ChainsUsageError(
-        f"Unknown target {name!r}; choose one of: local, {', '.join(PLANNED_TARGETS)}."
+        f"Unknown target {name!r}; choose one of: {', '.join(AVAILABLE_TARGETS + PLANNED_TARGETS)}."
     )
+
+
+def resolve_target(remote: str | Target | None, **options: Any) -> Target:
+    """``remote`` as `push` takes it: a `Target` instance as it is, or a name for `get_target`."""
+    if isinstance(remote, Target):
+        if options:
+            raise ChainsUsageError(
+                f"Target options {sorted(options)} only apply to a target given by name; "
+                f"configure the {type(remote).__name__} instance instead."
+            )
+        return remote
+    return get_target(remote, **options)

@@ -1,7 +1,8 @@
-"""Secret values for a push: gathered from explicit values, a ``.env`` file and the environment,
-checked against what the chain declares *before* anything starts, and written as 0600 files.
+"""Secret values for a push: taken from explicit values or the environment, checked against what
+the chain declares *before* anything starts, and written as 0600 files.
 
-Values never reach a plan, contract, state file or log; only their names do.
+Values never reach a plan, contract, state file or log; only their names do. Reading them from
+command-line options or ``.env`` files is the CLI's job (`infra_chains.cli.secret_options`).
 """
 
 from __future__ import annotations
@@ -13,40 +14,30 @@ from collections.abc import Mapping
 from infra_chains.errors import ChainsUsageError
 from infra_chains.plan.models import ChainPlan
 
-
-def parse_env_file(path: pathlib.Path) -> dict[str, str]:
-    """Read ``KEY=VALUE`` lines (``#`` comments, optional ``export`` and quotes)."""
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ChainsUsageError(f"Cannot read secrets file {path}: {exc.strerror}.") from exc
-    values: dict[str, str] = {}
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        line = line.removeprefix("export ").strip()
-        key, sep, value = line.partition("=")
-        if not sep or not key.strip():
-            raise ChainsUsageError(
-                f"{path}:{number}: expected KEY=VALUE, got {raw.strip()[:40]!r}."
-            )
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        values[key.strip()] = value
-    return values
+#: How a Python caller supplies missing values; the CLI replaces it with its own options.
+LIBRARY_HINT = (
+    "Pass each in `secrets=` (a mapping of secret name to value), or set the environment "
+    "variable of that name."
+)
 
 
-def parse_assignments(items: list[str], what: str) -> dict[str, str]:
-    """``["K=V", ...]`` from the command line; ``what`` names the option in errors."""
-    values: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ChainsUsageError(f"{what} expects KEY=VALUE, got {item.split('=')[0]!r}=….")
-        values[key] = value
-    return values
+class MissingSecretsError(ChainsUsageError):
+    """Secrets the chain declares have no value; nothing was started.
+
+    ``missing`` maps each secret's name to the chainlets that use it.
+    """
+
+    def __init__(self, chain_name: str, missing: Mapping[str, list[str]], hint: str = LIBRARY_HINT) -> None:
+        self.chain_name = chain_name
+        self.missing = dict(missing)
+        lines = "\n".join(f"  {key!r} (used by {', '.join(users)})" for key, users in self.missing.items())
+        super().__init__(
+            f"Missing secret value(s) for chain {chain_name!r}; nothing was started:\n{lines}\n{hint}"
+        )
+
+    def with_hint(self, hint: str) -> MissingSecretsError:
+        """The same error, telling the user how to fix it in their own terms (e.g. CLI options)."""
+        return MissingSecretsError(self.chain_name, self.missing, hint)
 
 
 def resolve_secrets(
@@ -62,20 +53,15 @@ def resolve_secrets(
     provided = provided or {}
     environ = os.environ if environ is None else environ
     values: dict[str, str] = {}
-    missing: list[str] = []
+    missing: dict[str, list[str]] = {}
     for key in plan.secret_keys:
         value = provided.get(key, environ.get(key, environ.get(key.upper())))
         if value is None:
-            users = ", ".join(s.name for s in plan.chainlets if key in s.secret_keys)
-            missing.append(f"  {key!r} (used by {users})")
+            missing[key] = [s.name for s in plan.chainlets if key in s.secret_keys]
         else:
             values[key] = value
     if missing:
-        raise ChainsUsageError(
-            "Missing secret value(s); nothing was started:\n" + "\n".join(missing) + "\n"
-            "Pass each as --secret KEY=VALUE, put it in a --secrets-file, or set the "
-            "environment variable of that name."
-        )
+        raise MissingSecretsError(plan.chain_name, missing)
     return values
 
 

@@ -19,17 +19,28 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 from infra_chains.chain_service import ChainService
 from infra_chains.errors import ChainsUsageError, DeploymentError
 from infra_chains.plan.models import ChainPlan
 from infra_chains.public_types import DeployedChainlet
-from infra_chains.targets.base import ChainletProgress, ProgressCallback, Target
+from infra_chains.plan.names import is_valid_chain_name, validate_chain_name, validate_chainlet_name
+from infra_chains.targets.base import (
+    ChainletInfo,
+    ChainletProgress,
+    ChainletStatus,
+    ChainStatus,
+    LogLine,
+    ProgressCallback,
+    Target,
+)
 from infra_chains.targets.contracts import predict_url, runtime_contract
+from infra_chains.targets.local.logs import follow_logs
 from infra_chains.targets.local.state import (
     KEPT_STATUSES,
     ChainDir,
+    ChainletStatus as ChainletStatusLocal,
     ChainState,
     DesiredChainlet,
     DesiredState,
@@ -58,6 +69,10 @@ class LocalChainService(ChainService):
         super().__init__(chain_dir.name)
         self._dir = chain_dir
 
+    @property
+    def chain_dir(self) -> ChainDir:
+        return self._dir
+
     def state(self) -> ChainState:
         state = self._dir.read_state()
         if not isinstance(state, ChainState):
@@ -82,7 +97,7 @@ class LocalChainService(ChainService):
             DeployedChainlet(
                 name=c.name,
                 is_entrypoint=c.name == state.entrypoint,
-                status=c.status if supervised else "stopped",
+                status=shared_status(c.status) if supervised else "stopped",
                 logs_url=pathlib.Path(c.log_file).as_uri(),
                 url=predict_url(c.url),
             )
@@ -100,7 +115,9 @@ class LocalTarget(Target):
         self._python = python_executable or sys.executable
 
     def _dir(self, chain_name: str) -> ChainDir:
-        return ChainDir(chain_name, self._root)
+        # Every path of a chain is built here, from a validated name only: `down("../x")` or
+        # `down("")` must never reach a directory outside the chain's own.
+        return ChainDir(validate_chain_name(chain_name), self._root)
 
     # -- deploy ------------------------------------------------------------------------------
     def deploy(
@@ -246,6 +263,57 @@ class LocalTarget(Target):
             )
         return LocalChainService(chain_dir)
 
+    def status(self, chain_name: str) -> ChainStatus:
+        service = self.service(chain_name)
+        state = service.state()
+        supervised = pid_alive(state.supervisor_pid)
+        entry = state.entrypoint_state
+        return ChainStatus(
+            name=chain_name,
+            target=self.name,
+            environment=_environment(service.chain_dir),
+            entrypoint=state.entrypoint,
+            entrypoint_url=predict_url(entry.url) if entry else None,
+            supervisor_pid=state.supervisor_pid if supervised else None,
+            chainlets=[
+                ChainletInfo(
+                    name=c.name,
+                    status=shared_status(c.status) if supervised else "stopped",
+                    is_entrypoint=c.name == state.entrypoint,
+                    url=predict_url(c.url),
+                    restarts=c.restarts,
+                    content_hash=c.content_hash[:12],
+                    message=c.message,
+                    pid=c.pid if supervised else None,
+                    port=c.port,
+                )
+                for c in state.chainlets
+            ],
+        )
+
+    def logs(
+        self,
+        chain_name: str,
+        chainlet: str | None = None,
+        *,
+        follow: bool = False,
+        lines: int = 50,
+    ) -> Iterator[LogLine]:
+        """Chainlet logs, and the supervisor's as chainlet ``"supervisor"``."""
+        if lines < 0:
+            raise ChainsUsageError(f"lines must be 0 or more, got {lines}.")
+        files = self.log_files(chain_name)
+        if chainlet is not None:
+            if chainlet not in files:
+                validate_chainlet_name(chainlet)
+                raise ChainsUsageError(
+                    f"Chain {chain_name!r} has no chainlet {chainlet!r}; choose one of: "
+                    f"{', '.join(files)}."
+                )
+            files = {chainlet: files[chainlet]}
+        chain_dir = self._dir(chain_name)
+        return follow_logs(files, lines, follow, still_deployed=chain_dir.exists)
+
     def down(self, chain_name: str) -> bool:
         chain_dir = self._dir(chain_name)
         if not chain_dir.exists():
@@ -255,7 +323,8 @@ class LocalTarget(Target):
         return True
 
     def chains(self) -> list[str]:
-        return list_chains(self._root)
+        # A directory that is not a valid chain name was not made by push; never touch it.
+        return [name for name in list_chains(self._root) if is_valid_chain_name(name)]
 
     def log_files(self, chain_name: str) -> dict[str, pathlib.Path]:
         chain_dir = self._dir(chain_name)
@@ -263,6 +332,18 @@ class LocalTarget(Target):
         files = {c.name: pathlib.Path(c.log_file) for c in state.chainlets}
         files["supervisor"] = chain_dir.supervisor_log
         return files
+
+
+def shared_status(status: ChainletStatusLocal) -> ChainletStatus:
+    """The supervisor's chainlet status in the vocabulary every target shares."""
+    return "restarting" if status == "crashed" else status
+
+
+def _environment(chain_dir: ChainDir) -> str | None:
+    try:
+        return ChainPlan.model_validate_json(chain_dir.plan.read_text()).environment
+    except (OSError, ValueError):
+        return None
 
 
 def _unchanged(previous: ChainState | None, desired: DesiredState) -> set[str]:
