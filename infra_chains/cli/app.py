@@ -6,6 +6,7 @@ operation failed, 2 bad usage (a chain definition or argument to fix).
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 
@@ -46,28 +47,55 @@ class _State:
 state = _State()
 
 
+def _click_exception_types() -> tuple[type[Exception], ...]:
+    """click's exception base as Typer raises it: its vendored copy (Typer ≥ 0.2x ships
+    ``typer._click``) and/or the separate ``click`` package (older Typer), whichever exist."""
+    found: list[type[Exception]] = []
+    for module in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            found.append(getattr(importlib.import_module(module), "ClickException"))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
+
+
+def _exit_types(name: str) -> tuple[type[BaseException], ...]:
+    """Typer's own ``Exit``/``Abort`` and click's (older Typer re-exports click's)."""
+    found: list[type[BaseException]] = [getattr(typer, name)]
+    for module in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            found.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Console-script entry point: library errors become a short message and an exit code."""
+    """Console-script entry point: library errors become a short message and an exit code.
+
+    Exit codes: 0 success, 1 the operation failed, 2 bad usage (click's usage errors included).
+    """
     try:
-        app(args=argv, standalone_mode=False)
+        result = app(args=argv, standalone_mode=False)
     except ChainsError as exc:
         if state.debug:
             err_console.print_exception()
         err_console.print(f"[bold red]Error:[/] {escape(str(exc))}", highlight=False)
         return 2 if isinstance(exc, ChainsUsageError) else 1
-    except typer.Exit as exc:
-        return exc.exit_code
-    except typer.Abort:
+    except _click_exception_types() as exc:  # unknown option or command, bad value, ...
+        exc.show()  # type: ignore[attr-defined]
+        code: int = getattr(exc, "exit_code", 2)
+        return code
+    except _exit_types("Exit") as exc:
+        exit_code: int = getattr(exc, "exit_code", 0)
+        return exit_code
+    except _exit_types("Abort"):
         err_console.print("Aborted.")
         return 1
-    except Exception as exc:  # click's usage errors and the like
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
-        raise
-    return 0
+    except KeyboardInterrupt:
+        return 130
+    # Without standalone mode, Typer returns an `Exit`'s code (e.g. after --help) as the result.
+    return result if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":

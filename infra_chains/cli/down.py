@@ -14,6 +14,6 @@ def down(
 ) -> None:
     """Stop chain NAME and remove its state and secrets."""
     if get_target(target).down(name):
-        err_console.print(f"[green]✓[/] Chain {name} stopped and removed.")
+        err_console.print(f"[green]✓[/] Chain {name} stopped and removed.", markup=True, highlight=False)
     else:
-        err_console.print(f"No chain named {name} is deployed; nothing to do.")
+        err_console.print(f"No chain named {name} is deployed; nothing to do.", highlight=False)

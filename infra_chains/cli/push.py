@@ -1,4 +1,5 @@
-"""`infra-chains push FILE`: validate, plan and deploy a chain, with live progress."""
+"""`infra-chains push FILE`: load the chain file, parse the options, and hand them to
+`infra_chains.deploy.push` (the same call the Python API makes); render its progress and result."""
 
 from __future__ import annotations
 
@@ -12,24 +13,21 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from infra_chains.build.context import write_build_contexts
+from infra_chains import deploy
+from infra_chains.cli.assignments import SECRETS_HINT, parse_assignments, parse_env_file
 from infra_chains.cli.console import err_console, out_console
-from infra_chains.deploy import GENERATED_DIR, plan_chain
 from infra_chains.framework.chainlet import definition_of
 from infra_chains.framework.loading import load_entrypoint
+from infra_chains.plan import default_chain_name
 from infra_chains.targets.base import ChainletProgress
-from infra_chains.targets.registry import get_target
-from infra_chains.targets.secrets import (
-    parse_assignments,
-    parse_env_file,
-    resolve_secrets,
-)
+from infra_chains.targets.secrets import MissingSecretsError
 
 _STATUS_STYLE = {
     "ready": "[green]ready[/]",
     "starting": "[yellow]starting…[/]",
     "restarting": "[yellow]restarting…[/]",
     "crashed": "[red]crashed[/]",
+    "building": "[yellow]building…[/]",
     "failed": "[bold red]failed[/]",
     "stopped": "[dim]stopped[/]",
 }
@@ -54,25 +52,26 @@ def push(
     entrypoint: str | None = typer.Option(None, "--entrypoint", "-e", help="Entrypoint class, if the file marks none."),
     name: str | None = typer.Option(None, "--name", "-n", help="Chain name (default: from the entrypoint)."),
     target: str = typer.Option("local", "--target", "-t", help="local | docker | kubernetes."),
+    environment: str | None = typer.Option(None, "--environment", help="Environment (stack) to deploy to, e.g. dev; chainlets see it as context.environment.", show_default=False),
     user_env: list[str] = typer.Option([], "--user-env", help="K=V given to chainlets as context.user_env; repeatable."),
-    secret: list[str] = typer.Option([], "--secret", help="K=V secret value; repeatable."),
+    secret: list[str] = typer.Option([], "--secret", help="K=V secret value; repeatable (visible in `ps`: prefer --secrets-file)."),
     secrets_file: pathlib.Path | None = typer.Option(None, "--secrets-file", help="A .env file of secret values."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Write the plan and build contexts; start nothing."),
-    out: pathlib.Path = typer.Option(GENERATED_DIR, "--out", help="Where --dry-run writes."),
+    out: pathlib.Path = typer.Option(deploy.GENERATED_DIR, "--out", help="Where --dry-run writes."),
     timeout: float = typer.Option(60.0, "--timeout", help="Seconds each chainlet may take to become ready."),
 ) -> None:
     """Deploy the chain in FILE; re-pushing restarts only the chainlets that changed."""
     started = time.monotonic()
     entry = load_entrypoint(file, entrypoint)
-    plan = plan_chain(entry, name, parse_assignments(user_env, "--user-env"))
-    if dry_run:
-        directory = write_build_contexts(plan, out)
-        out_console.print(f"Wrote the plan and {len(plan.chainlets)} build contexts to {directory}")
-        return
+    env_values = parse_assignments(user_env, "--user-env")
     provided = parse_env_file(secrets_file) if secrets_file else {}
     provided.update(parse_assignments(secret, "--secret"))
-    values = resolve_secrets(plan, provided)
-    deploy_target = get_target(target)
+    if dry_run:
+        deploy.push(entry, name, user_env=env_values, only_generate_trusses=True,
+                    environment=environment, generated_dir=out)
+        chain = name or default_chain_name(definition_of(entry).name)
+        out_console.print(f"Wrote the plan and build contexts of chain {chain} to {out / chain}")
+        return
     latest: list[ChainletProgress] = []
     with Live(console=err_console, transient=True, refresh_per_second=12) as live:
 
@@ -80,13 +79,20 @@ def push(
             latest[:] = chainlets
             live.update(progress_table(chainlets, time.monotonic() - started))
 
-        service = deploy_target.deploy(plan, values, ready_timeout_sec=timeout, on_progress=on_progress)
+        try:
+            service = deploy.push(
+                entry, name, user_env=env_values, remote=target, environment=environment,
+                secrets=provided, ready_timeout_sec=timeout, on_progress=on_progress,
+            )
+        except MissingSecretsError as exc:
+            raise exc.with_hint(SECRETS_HINT) from None
+    assert service is not None  # only a dry run returns None
     elapsed = time.monotonic() - started
     # Printed after the live display has ended, or it would be overwritten.
     err_console.print(progress_table(latest, elapsed))
     updated = sum(c.changed for c in latest)
     err_console.print(
-        f"[green]✓[/] Chain [bold]{escape(plan.chain_name)}[/] ready in {elapsed:.2f}s "
+        f"[green]✓[/] Chain [bold]{escape(service.name)}[/] ready in {elapsed:.2f}s "
         f"({updated} started, {len(latest) - updated} unchanged)."
     )
     params = definition_of(entry).endpoint.params
@@ -97,7 +103,10 @@ def push(
         f"Call it:    curl -s -X POST {service.run_remote_url} -H 'Content-Type: application/json' "
         f"-d {shlex.quote(body)}"
     )
-    out_console.print(f"Or:         infra-chains run {plan.chain_name} --data {shlex.quote(body)}")
+    target_option = "" if target == "local" else f" --target {target}"
+    out_console.print(
+        f"Or:         infra-chains run {service.name}{target_option} --data {shlex.quote(body)}"
+    )
 
 
 def _example_value(annotation: object) -> object:

@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from infra_chains.cli.console import out_console
-from infra_chains.errors import ChainsUsageError
+from infra_chains.errors import ChainsError, ChainsUsageError, RemoteError
 from infra_chains.targets.registry import get_target
 
 
@@ -43,5 +43,14 @@ def run(
     """Call the entrypoint of chain NAME and print its JSON answer."""
     payload = _load_data(data)
     service = get_target(target).service(name)
-    result = service.run_remote(payload, timeout_sec=timeout)
+    try:
+        result = service.run_remote(payload, timeout_sec=timeout)
+    except ChainsError:
+        raise  # RemoteError and friends: main() prints the message (the remote traceback), exit 1
+    except Exception as exc:
+        # A remote built-in exception (ValueError, ...) is re-raised as its own type, carrying
+        # the remote detail; report it like any remote error, never with the CLI's traceback.
+        if getattr(exc, "__infra_chains_detail__", None) is None:
+            raise
+        raise RemoteError(str(exc), chainlet=service.name, url=service.run_remote_url) from exc
     out_console.print_json(json.dumps(result))

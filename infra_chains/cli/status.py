@@ -1,4 +1,8 @@
-"""`infra-chains status [NAME]`: what runs, where, and how often it restarted."""
+"""`infra-chains status [NAME]`: what runs, where, and how often it restarted.
+
+``--json`` prints `infra_chains.targets.base.ChainStatus` (one chain) or a list of them (every
+chain): a stable shape, documented there and in docs/architecture.md.
+"""
 
 from __future__ import annotations
 
@@ -7,79 +11,51 @@ import typer
 from rich.table import Table
 
 from infra_chains.cli.console import out_console
-from infra_chains.targets.contracts import predict_url
-from infra_chains.targets.local import LocalTarget
-from infra_chains.targets.local.state import ChainletStatus, pid_alive
+from infra_chains.targets.base import ChainStatus
+from infra_chains.targets.registry import get_target
 
-
-class ChainletStatusView(pydantic.BaseModel):
-    name: str
-    status: ChainletStatus
-    pid: int | None
-    port: int
-    url: str
-    restarts: int
-    content_hash: str
-    message: str | None
-
-
-class ChainStatusView(pydantic.BaseModel):
-    """What `status --json` prints for one chain (a stable, documented shape)."""
-
-    name: str
-    entrypoint: str
-    entrypoint_url: str
-    supervisor_pid: int | None
-    chainlets: list[ChainletStatusView]
-
-
-def chain_status(target: LocalTarget, chain: str) -> ChainStatusView:
-    state = target.service(chain).state()
-    supervised = pid_alive(state.supervisor_pid)
-    entry = state.entrypoint_state
-    return ChainStatusView(
-        name=chain,
-        entrypoint=state.entrypoint,
-        entrypoint_url=predict_url(entry.url) if entry else "",
-        supervisor_pid=state.supervisor_pid if supervised else None,
-        chainlets=[
-            ChainletStatusView(
-                name=c.name,
-                status=c.status if supervised else "stopped",
-                pid=c.pid if supervised else None,
-                port=c.port,
-                url=predict_url(c.url),
-                restarts=c.restarts,
-                content_hash=c.content_hash[:12],
-                message=c.message,
-            )
-            for c in state.chainlets
-        ],
-    )
+_STATUS_STYLE = {
+    "ready": "[green]ready[/]",
+    "starting": "[yellow]starting[/]",
+    "restarting": "[yellow]restarting[/]",
+    "failed": "[bold red]failed[/]",
+    "stopped": "[dim]stopped[/]",
+    "unknown": "[dim]unknown[/]",
+}
 
 
 def status(
     name: str | None = typer.Argument(None, help="A chain's name (default: every chain).", show_default=False),
+    target: str = typer.Option("local", "--target", "-t", help="Where the chain is deployed."),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
-    """Show the chainlets of chain NAME (or of every local chain)."""
-    target = LocalTarget()
-    views = [chain_status(target, chain) for chain in ([name] if name else target.chains())]
+    """Show the chainlets of chain NAME (or of every chain on the target)."""
+    deploy_target = get_target(target)
+    chains = [name] if name is not None else deploy_target.chains()
+    views = [deploy_target.status(chain) for chain in chains]
     if as_json:
-        if name:
+        if name is not None:
             out_console.print(views[0].model_dump_json(indent=2), markup=False)
         else:
-            out_console.print(pydantic.TypeAdapter(list[ChainStatusView]).dump_json(views, indent=2).decode(), markup=False)
+            text = pydantic.TypeAdapter(list[ChainStatus]).dump_json(views, indent=2).decode()
+            out_console.print(text, markup=False)
         return
     if not views:
-        out_console.print("No chains are deployed locally.")
+        out_console.print(f"No chains are deployed on the {deploy_target.name} target.")
         return
     for view in views:
-        table = Table(title=f"chain {view.name}", title_justify="left", caption="* entrypoint",
-                      caption_justify="left")
-        for column in ("chainlet", "status", "url", "restarts", "pid"):
-            table.add_column(column, no_wrap=True)
+        environment = f" ({view.environment})" if view.environment else ""
+        table = Table(title=f"chain {view.name}{environment}", title_justify="left",
+                      caption="* entrypoint", caption_justify="left")
+        for column in ("chainlet", "status", "url", "restarts", "pid", "message"):
+            table.add_column(column, no_wrap=column != "message")
         for c in view.chainlets:
-            entry = "*" if c.name == view.entrypoint else ""
-            table.add_row(c.name + entry, c.status, c.url, str(c.restarts), str(c.pid or "-"))
+            table.add_row(
+                c.name + ("*" if c.is_entrypoint else ""),
+                _STATUS_STYLE.get(c.status, c.status),
+                c.url or "",
+                str(c.restarts),
+                str(c.pid or "-"),
+                c.message or "",
+            )
         out_console.print(table)
