@@ -19,6 +19,7 @@ from infra_chains.serving.transport import (
     AsyncTransport,
     AttemptTimeout,
     ConnectFailed,
+    NotSent,
     RawResponse,
     StaleConnection,
     split_url,
@@ -209,7 +210,7 @@ class _Connection(asyncio.Protocol):
         loop = self.pool.loop
         if self.closed or transport.is_closing():
             self.abort()
-            raise (StaleConnection if self.reused else ConnectFailed)("connection closed before the request")
+            raise NotSent("pooled connection closed before the request was written")
         self.received = self.keep_alive = False
         waiter: asyncio.Future[RawResponse] = loop.create_future()
         self.waiter = waiter
@@ -270,9 +271,9 @@ class _Pool:
         except TimeoutError as exc:
             raise AttemptTimeout(f"no connection to {self.host}:{self.port} in time") from exc
         except OSError as exc:  # refused, unreachable, DNS
-            raise ConnectFailed(f"{type(exc).__name__}: {exc}") from exc
+            raise NotSent(f"{type(exc).__name__}: {exc}") from exc
         if connection.closed:  # pragma: no cover - lost right after the handshake
-            raise ConnectFailed(f"connection to {self.host}:{self.port} closed at once")
+            raise NotSent(f"connection to {self.host}:{self.port} closed at once")
         connection.transport = tcp  # uvloop calls connection_made a loop iteration later
         self.busy.add(connection)
         return connection

@@ -24,7 +24,13 @@ from typing import Any
 import pydantic
 import pydantic_core
 
-from infra_chains.errors import RemoteChainletError, RemoteError, RemoteHTTPError
+from infra_chains.errors import (
+    DependencyUnreachableError,
+    RemoteChainletError,
+    RemoteError,
+    RemoteHTTPError,
+    RemoteTimeoutError,
+)
 from infra_chains.public_types import RemoteErrorDetail, StackFrame
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -59,13 +65,35 @@ class HTTPException(Exception):
         return f"HTTPException(status_code={self.status_code}, detail={self.detail!r})"
 
 
+#: Kinds (``exception_cls_name``) of our server's refusals made before user code ran: a request
+#: refused so was not acted on, and a stub may send it again whatever its ``retries``.
+NOT_PROCESSED_KINDS = frozenset({"NotReady", "Overloaded", "MemoryBudgetExhausted"})
+
+
 def status_of(exc: BaseException) -> int:
-    """The HTTP status an exception from user code is answered with."""
+    """The HTTP status an exception from user code is answered with.
+
+    A dependency that could not be reached is 503 and one that did not answer in time 504, so
+    the caller's own caller sees a retryable gateway error, not a bug (500).
+    """
     if isinstance(exc, HTTPException):
         return exc.status_code
     if isinstance(exc, RemoteHTTPError):
         return exc.status_code
+    if isinstance(exc, DependencyUnreachableError):
+        return 503
+    if isinstance(exc, RemoteTimeoutError):
+        return 504
     return 500
+
+
+def not_processed(status: int, body: bytes | bytearray) -> bool:
+    """Whether an error answer says the request was refused before any user code ran."""
+    if status != 503 or len(body) > 4096:
+        return False
+    detail = _parse_detail(body)
+    return (detail is not None and detail.exception_module_name == "infra_chains"
+            and detail.exception_cls_name in NOT_PROCESSED_KINDS)
 
 
 def detail_from_exception(exc: BaseException, remote_name: str) -> RemoteErrorDetail:
@@ -162,5 +190,6 @@ __all__ = [
     "detail_from_exception",
     "error_body",
     "exception_from_response",
+    "not_processed",
     "status_of",
 ]

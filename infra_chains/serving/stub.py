@@ -5,15 +5,18 @@ pydantic return type comes back as that model). Its flavour follows the *caller*
 run_remote`` caller gets ``def run_remote`` stubs, an ``async def`` caller ``async def`` ones,
 whatever the dependency itself is. `StubBase` is the public base for stubs to plain HTTP models.
 
-Every call goes through one `_Caller`: codec headers, ``X-Request-ID``, the per-stub concurrency
-limit, retries with exponential backoff and jitter (connection errors and 502/503/504 only,
-never a 4xx or a remote user exception), the per-attempt timeout, and error decoding.
+Every call goes through one `_Caller`: codec headers, ``X-Request-ID``, the chain token, the
+per-stub concurrency limit, the per-attempt timeout, error decoding, and retries as one
+`RetryPolicy` decides (requests that never reached a server within a deadline, whatever
+``retries`` says; connection loss and 502/503/504 within ``retries``; never a 4xx, a remote user
+exception or a timeout).
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import enum
 import random
 import threading
 import time
@@ -33,17 +36,24 @@ if TYPE_CHECKING:
     from typing import Self
 
 RETRYABLE_STATUS = frozenset({502, 503, 504})
+#: Header carrying the per-chain token from a stub to a chainlet of its own chain.
+CHAIN_TOKEN_HEADER = "X-Infra-Chains-Token"
 
 
 @dataclasses.dataclass(frozen=True)
 class Backoff:
-    """Delay before retry ``n`` (1-based): ``base * 2**(n-1)``, capped, with +-50 % jitter.
+    """Delay before retry ``n`` (1-based): ``base * 2**(n-1)``, capped, with +-``jitter``.
 
     Jitter spreads the retries of many callers that failed together (a restarting dependency).
+    ``unsent_window_sec`` caps how long a call whose request never reached a server keeps
+    retrying (within ``timeout_sec`` too): a dependency that is really gone must not hold its
+    callers for the default 600 s timeout.
     """
 
-    base_sec: float = 0.1
-    max_sec: float = 3.0
+    base_sec: float = 0.05
+    max_sec: float = 2.0
+    jitter: float = 0.5
+    unsent_window_sec: float = 20.0
 
     def delay(self, retry: int, retry_after: str | None = None) -> float:
         delay = min(self.max_sec, self.base_sec * 2.0 ** (retry - 1))
@@ -52,7 +62,87 @@ class Backoff:
                 delay = max(delay, min(self.max_sec, float(retry_after)))
             except ValueError:
                 pass
-        return delay * random.uniform(0.5, 1.5)
+        if self.jitter:
+            delay *= random.uniform(1.0 - self.jitter, 1.0 + self.jitter)
+        return delay
+
+
+class Failure(enum.Enum):
+    """What went wrong in one attempt, as far as retrying is concerned."""
+
+    NOT_SENT = "not sent"  # no connection, or the pooled one was closed before writing
+    STALE = "stale"  # a reused connection closed before any response byte
+    LOST = "lost"  # the connection broke after the request was sent
+    UNPROCESSED = "unprocessed"  # our server refused before user code ran (initialising, full)
+    STATUS = "status"  # 502/503/504 from a server that may have acted on the request
+    TIMEOUT = "timeout"  # no complete answer in time: never retried
+
+
+def classify(outcome: transport.TransportError | transport.RawResponse) -> Failure | None:
+    """The `Failure` of an attempt's outcome; None for an answer that is final (2xx, 4xx, 500)."""
+    if isinstance(outcome, transport.RawResponse):
+        if outcome.status not in RETRYABLE_STATUS:
+            return None
+        if remote_errors.not_processed(outcome.status, outcome.body):
+            return Failure.UNPROCESSED
+        return Failure.STATUS
+    if isinstance(outcome, transport.AttemptTimeout):
+        return Failure.TIMEOUT
+    if isinstance(outcome, transport.NotSent):
+        return Failure.NOT_SENT
+    if isinstance(outcome, transport.StaleConnection):
+        return Failure.STALE
+    return Failure.LOST
+
+
+class RetryPolicy:
+    """Decides, after each failed attempt of one call, whether to retry and after what delay.
+
+    The one retry state machine of the stubs; `_Caller.call_sync` and `call_async` only drive it
+    (made on the first failure, so a successful call allocates nothing for it). The rules:
+
+    * a request that never reached a server (`Failure.NOT_SENT`) or that our server refused
+      before running user code (`Failure.UNPROCESSED`) is safe to send again: retried with
+      backoff until ``min(timeout_sec, unsent_window_sec)`` after the first failure, whatever
+      ``retries`` says (and at least up to ``retries`` attempts), so a restarting dependency
+      costs latency, not errors;
+    * the first `Failure.STALE` (a pooled connection the server had closed) is retried at once
+      and not counted: the server closing an idle connection is not a failure of the call;
+    * anything after the request was sent (`LOST`, a later `STALE`, 502/503/504) counts
+      against ``retries`` (the total number of attempts, as in truss-chains);
+    * a timeout is never retried: the dependency may still be working on the request.
+    """
+
+    __slots__ = ("_backoff", "_deadline", "_options", "_stale_forgiven", "attempts", "charged")
+
+    def __init__(self, options: RPCOptions, backoff: Backoff, now: float) -> None:
+        self._options = options
+        self._backoff = backoff
+        self._deadline = now + min(options.timeout_sec, backoff.unsent_window_sec)
+        self._stale_forgiven = False
+        self.attempts = 0  # attempts made, for messages
+        self.charged = 0  # attempts counted against `retries`
+
+    def next_delay(self, failure: Failure, now: float, retry_after: str | None = None) -> float | None:
+        """Seconds to wait before the next attempt, or None to give up (after ``failure``)."""
+        self.attempts += 1
+        if failure is Failure.TIMEOUT:
+            return None
+        if failure is Failure.STALE and not self._stale_forgiven:
+            self._stale_forgiven = True
+            return 0.0
+        if failure is Failure.NOT_SENT or failure is Failure.UNPROCESSED:
+            delay = self._backoff.delay(self.attempts, retry_after)
+            if self.attempts < self._options.retries:
+                return delay
+            if now + delay < self._deadline:
+                return delay
+            remaining = self._deadline - now
+            return remaining if remaining > 0.001 else None
+        self.charged += 1
+        if self.charged >= self._options.retries:
+            return None
+        return self._backoff.delay(self.charged, retry_after)
 
 
 class _Caller:
@@ -66,6 +156,7 @@ class _Caller:
         *,
         binary: bool,
         api_key: str | None = None,
+        chain_token: str | None = None,
         caller: str | None = None,
         async_transport: transport.AsyncTransport | None = None,
         sync_transport: transport.SyncTransport | None = None,
@@ -83,6 +174,8 @@ class _Caller:
         self._headers = {"Content-Type": content_type, "Accept": content_type}
         if api_key:
             self._headers["Authorization"] = f"Api-Key {api_key}"
+        if chain_token:
+            self._headers[CHAIN_TOKEN_HEADER] = chain_token
         self._sync_limit = threading.BoundedSemaphore(options.concurrency_limit)
         self._async_limits: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
 
@@ -96,27 +189,40 @@ class _Caller:
         by = f" from chainlet `{self.caller}`" if self.caller else ""
         return f"Call{by} to `{self.name}` at {self.url}"
 
-    def _unreachable(self, attempts: int, error: Exception) -> DependencyUnreachableError:
+    def _give_up(self, outcome: transport.TransportError | transport.RawResponse,
+                 attempts: int) -> Exception:
+        """The exception a call ends with after its last attempt's ``outcome``."""
+        if isinstance(outcome, transport.RawResponse):
+            return remote_errors.exception_from_response(
+                outcome.status, outcome.body, chainlet=self.name, url=self.url, attempts=attempts
+            )
+        if isinstance(outcome, transport.AttemptTimeout):
+            return RemoteTimeoutError(
+                f"{self._who()} timed out after {self.options.timeout_sec:g} s (timeout_sec). "
+                f"Raise `timeout_sec` in `chains.depends(...)` if `{self.name}` is just slow.",
+                chainlet=self.name, url=self.url,
+            )
         return DependencyUnreachableError(
-            f"{self._who()} failed: no connection after {attempts} attempt"
-            f"{'s' if attempts != 1 else ''} ({error}). Check that `{self.name}` is running and "
+            f"{self._who()} failed: no answer after {attempts} attempt"
+            f"{'s' if attempts != 1 else ''} ({outcome}). Check that `{self.name}` is running and "
             "the URL is right; raise `retries` in `chains.depends(...)` to ride out restarts.",
             chainlet=self.name, url=self.url,
         )
 
-    def _timeout(self) -> RemoteTimeoutError:
-        return RemoteTimeoutError(
-            f"{self._who()} timed out after {self.options.timeout_sec:g} s (timeout_sec). "
-            f"Raise `timeout_sec` in `chains.depends(...)` if `{self.name}` is just slow.",
-            chainlet=self.name, url=self.url,
-        )
-
-    def _result(self, response: transport.RawResponse, attempts: int) -> transport.RawResponse:
-        if 200 <= response.status < 300:
-            return response
-        raise remote_errors.exception_from_response(
-            response.status, response.body, chainlet=self.name, url=self.url, attempts=attempts
-        )
+    def _retry(self, policy: RetryPolicy | None,
+               outcome: transport.TransportError | transport.RawResponse) -> tuple[RetryPolicy, float]:
+        """After a failed attempt: the policy (made on the first failure) and the delay, or raise."""
+        now = time.monotonic()
+        if policy is None:
+            policy = RetryPolicy(self.options, self._backoff, now)
+        failure = classify(outcome)
+        if failure is None:  # a final answer (4xx, 500) after earlier retries
+            raise self._give_up(outcome, policy.attempts + 1) from None
+        retry_after = outcome.retry_after if isinstance(outcome, transport.RawResponse) else None
+        delay = policy.next_delay(failure, now, retry_after)
+        if delay is None:
+            raise self._give_up(outcome, policy.attempts) from None
+        return policy, delay
 
     async def call_async(self, body: bytes) -> transport.RawResponse:
         loop = asyncio.get_running_loop()
@@ -125,60 +231,38 @@ class _Caller:
             limit = self._async_limits[loop] = asyncio.Semaphore(self.options.concurrency_limit)
         post = (self._async_transport or transport.default_async()).post
         headers = self._request_headers()
-        attempts, stale_retried = 0, False
+        policy: RetryPolicy | None = None
         async with limit:
             while True:
-                attempts += 1
+                outcome: transport.TransportError | transport.RawResponse
                 try:
-                    response = await post(self.url, body, headers, self.options.timeout_sec)
-                except transport.StaleConnection as exc:
-                    if not stale_retried:
-                        stale_retried, attempts = True, attempts - 1
-                        continue
-                    if attempts >= self.options.retries:
-                        raise self._unreachable(attempts, exc) from None
-                    await asyncio.sleep(self._backoff.delay(attempts))
-                    continue
-                except transport.ConnectFailed as exc:
-                    if attempts >= self.options.retries:
-                        raise self._unreachable(attempts, exc) from None
-                    await asyncio.sleep(self._backoff.delay(attempts))
-                    continue
-                except transport.AttemptTimeout:
-                    raise self._timeout() from None
-                if response.status in RETRYABLE_STATUS and attempts < self.options.retries:
-                    await asyncio.sleep(self._backoff.delay(attempts, response.retry_after))
-                    continue
-                return self._result(response, attempts)
+                    outcome = await post(self.url, body, headers, self.options.timeout_sec)
+                except transport.TransportError as exc:
+                    outcome = exc
+                else:
+                    if 200 <= outcome.status < 300:
+                        return outcome
+                policy, delay = self._retry(policy, outcome)
+                if delay:
+                    await asyncio.sleep(delay)
 
     def call_sync(self, body: bytes) -> transport.RawResponse:
         post = (self._sync_transport or transport.default_sync()).post
         headers = self._request_headers()
-        attempts, stale_retried = 0, False
+        policy: RetryPolicy | None = None
         with self._sync_limit:
             while True:
-                attempts += 1
+                outcome: transport.TransportError | transport.RawResponse
                 try:
-                    response = post(self.url, body, headers, self.options.timeout_sec)
-                except transport.StaleConnection as exc:
-                    if not stale_retried:
-                        stale_retried, attempts = True, attempts - 1
-                        continue
-                    if attempts >= self.options.retries:
-                        raise self._unreachable(attempts, exc) from None
-                    time.sleep(self._backoff.delay(attempts))
-                    continue
-                except transport.ConnectFailed as exc:
-                    if attempts >= self.options.retries:
-                        raise self._unreachable(attempts, exc) from None
-                    time.sleep(self._backoff.delay(attempts))
-                    continue
-                except transport.AttemptTimeout:
-                    raise self._timeout() from None
-                if response.status in RETRYABLE_STATUS and attempts < self.options.retries:
-                    time.sleep(self._backoff.delay(attempts, response.retry_after))
-                    continue
-                return self._result(response, attempts)
+                    outcome = post(self.url, body, headers, self.options.timeout_sec)
+                except transport.TransportError as exc:
+                    outcome = exc
+                else:
+                    if 200 <= outcome.status < 300:
+                        return outcome
+                policy, delay = self._retry(policy, outcome)
+                if delay:
+                    time.sleep(delay)
 
 
 # -- typed stubs for chainlet dependencies ------------------------------------------------------
@@ -205,13 +289,15 @@ def make_chainlet_stub(
     caller_is_async: bool,
     caller: str | None = None,
     api_key: str | None = None,
+    chain_token: str | None = None,
     async_transport: transport.AsyncTransport | None = None,
     sync_transport: transport.SyncTransport | None = None,
 ) -> ChainletStub:
     """A stub whose ``run_remote`` calls ``dependency`` at ``descriptor.predict_url``.
 
     It uses the binary codec when the descriptor's options ask for it or the endpoint has
-    ``bytes``/numpy types. ``caller`` (the calling chainlet's name) appears in error messages.
+    ``bytes``/numpy types. ``caller`` (the calling chainlet's name) appears in error messages;
+    ``chain_token`` (the chain's shared token) is sent so the dependency accepts the call.
     """
     key = (dependency.cls, caller_is_async)
     stub_cls = _stub_classes.get(key)
@@ -223,7 +309,7 @@ def make_chainlet_stub(
     binary = descriptor.options.use_binary or endpoint.uses_binary
     call = _Caller(
         dependency.name, descriptor.predict_url, descriptor.options, binary=binary, api_key=api_key,
-        caller=caller, async_transport=async_transport, sync_transport=sync_transport,
+        chain_token=chain_token, caller=caller, async_transport=async_transport, sync_transport=sync_transport,
     )
     return stub_cls(call, endpoint)
 

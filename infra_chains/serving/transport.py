@@ -9,9 +9,11 @@ default async transport is ~5x slower than aiohttp at c=32 and degrades at c=128
 thread) a small pool of stdlib ``http.client`` connections, which costs no event-loop hop and
 far less per call than httpx's sync client. `HttpxTransport` stays for comparison and tests.
 
-A transport only moves bytes: it raises `ConnectFailed` (no connection, or it broke),
-`StaleConnection` (a *reused* keep-alive connection the server had closed before any response
-byte: the stub always retries that once, PERF.md) or `AttemptTimeout`. Retries, status codes
+A transport only moves bytes: it raises `NotSent` (no connection could be made, or the pooled one
+was closed before the request was written: always safe to send again), `StaleConnection` (a
+*reused* keep-alive connection the server had closed before any response byte: the stub always
+retries that once, PERF.md), `ConnectFailed` (the connection broke after the request was sent)
+or `AttemptTimeout`. Retries, status codes
 and error bodies are the stub's business.
 
 Keep-alive race: a client that reuses a connection just as the server's keep-alive timer closes
@@ -59,6 +61,13 @@ class TransportError(Exception):
 
 class ConnectFailed(TransportError):
     """No connection could be made, or it broke: retried within ``RPCOptions.retries``."""
+
+
+class NotSent(ConnectFailed):
+    """The request never left this process: refused, unreachable, or a closed pooled connection.
+
+    Always safe to retry, whatever the request does (`stub.RetryPolicy`).
+    """
 
 
 class StaleConnection(ConnectFailed):
@@ -135,7 +144,7 @@ class AiohttpTransport(AsyncTransport):
         except TimeoutError as exc:  # also aiohttp's ServerTimeoutError
             raise AttemptTimeout(f"no answer within {timeout:g} s") from exc
         except aiohttp.ClientConnectorError as exc:
-            raise ConnectFailed(str(exc) or type(exc).__name__) from exc
+            raise NotSent(str(exc) or type(exc).__name__) from exc
         except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
             # aiohttp does not tell whether the connection was reused; a fresh connection the
             # server closes before answering is retried once too, which is harmless.
@@ -173,7 +182,7 @@ class HttpxTransport(AsyncTransport):
         except httpx.TimeoutException as exc:
             raise AttemptTimeout(f"no answer within {timeout:g} s") from exc
         except httpx.ConnectError as exc:
-            raise ConnectFailed(str(exc)) from exc
+            raise NotSent(str(exc)) from exc
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
             raise StaleConnection(str(exc)) from exc
         except httpx.TransportError as exc:
@@ -269,7 +278,7 @@ class HTTPClientTransport(SyncTransport):
                 connection.connect()
             except OSError as exc:  # refused, unreachable, DNS, connect timeout
                 connection.close()
-                raise ConnectFailed(f"{type(exc).__name__}: {exc}") from exc
+                raise NotSent(f"{type(exc).__name__}: {exc}") from exc
             connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         connection.sock.settimeout(timeout)
         got_response = False

@@ -23,12 +23,19 @@ from infra_chains.errors import (
 from infra_chains.framework.chainlet import definition_of
 from infra_chains.public_types import RPCOptions, ServiceDescriptor
 from infra_chains.serving import request_id, transport
-from infra_chains.serving.stub import Backoff, _Caller, make_chainlet_stub
+from infra_chains.serving.stub import (
+    Backoff,
+    Failure,
+    RetryPolicy,
+    _Caller,
+    classify,
+    make_chainlet_stub,
+)
 from infra_chains.serving.testing import free_port
 
-from .fake_server import FakeServer, running
+from .fake_server import FakeServer, LateServer, running
 
-FAST = Backoff(base_sec=0.01, max_sec=0.05)
+FAST = Backoff(base_sec=0.01, max_sec=0.05, unsent_window_sec=0.3)
 
 
 @pytest.fixture
@@ -143,7 +150,32 @@ def test_connection_refused_is_dependency_unreachable(flavour: str) -> None:
     with pytest.raises(DependencyUnreachableError) as info:
         call.call_sync(b"{}") if flavour == "sync" else run_async(call.call_async(b"{}"))
     message = str(info.value)
-    assert url in message and "`Fake`" in message and "Tester" in message and "3 attempts" in message
+    assert url in message and "`Fake`" in message and "Tester" in message
+    attempts = int(message.split(" attempts")[0].rsplit(" ", 1)[1])
+    assert attempts >= 3  # at least `retries`, then more within the unsent window
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+def test_refused_calls_are_retried_until_the_port_listens_even_with_retries_1(flavour: str) -> None:
+    """A restarting dependency (nothing listens for a moment) costs latency, not an error."""
+    with LateServer(delay_sec=0.3) as late:
+        call = _Caller("Fake", f"{late.url}/echo", RPCOptions(retries=1), binary=False,
+                       backoff=Backoff(base_sec=0.02, max_sec=0.1, unsent_window_sec=10))
+        response = call.call_sync(b"{}") if flavour == "sync" else run_async(call.call_async(b"{}"))
+        assert late.server is not None and late.server.calls["/echo"] == 1
+    assert response.status == 200
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+def test_connection_lost_after_sending_follows_retries(server: FakeServer, flavour: str) -> None:
+    call = caller(f"{server.url}/reset", retries=1)
+    with pytest.raises(DependencyUnreachableError, match="1 attempt "):
+        call.call_sync(b"{}") if flavour == "sync" else run_async(call.call_async(b"{}"))
+    assert server.calls["/reset"] == 1
+    call = caller(f"{server.url}/reset", retries=2)
+    with pytest.raises(DependencyUnreachableError, match="2 attempts"):
+        call.call_sync(b"{}") if flavour == "sync" else run_async(call.call_async(b"{}"))
+    assert server.calls["/reset"] == 3
 
 
 @pytest.mark.parametrize("flavour", ["sync", "async"])
@@ -183,6 +215,103 @@ def test_request_id_header_is_sent(server: FakeServer) -> None:
     finally:
         request_id.reset(token)
     assert server.headers[-1]["x-request-id"] == "rid-7"
+
+
+# -- the retry policy, no network ---------------------------------------------------------
+NO_JITTER = Backoff(base_sec=0.1, max_sec=1.0, jitter=0.0, unsent_window_sec=5.0)
+
+
+def _policy(**options: Any) -> RetryPolicy:
+    return RetryPolicy(RPCOptions(**options), NO_JITTER, now=100.0)
+
+
+def test_policy_retries_unsent_requests_until_the_deadline_whatever_retries_says() -> None:
+    policy = _policy(retries=1, timeout_sec=60)
+    now, delays = 100.0, []
+    while (delay := policy.next_delay(Failure.NOT_SENT, now)) is not None:
+        delays.append(delay)
+        now += delay
+    assert delays[:4] == [0.1, 0.2, 0.4, 0.8] and max(delays) == 1.0  # exponential, capped
+    assert now == pytest.approx(105.0)  # the last delay is cut to the unsent window (5 s)
+    assert policy.charged == 0
+
+
+def test_policy_unsent_deadline_is_timeout_sec_when_shorter() -> None:
+    policy = _policy(retries=1, timeout_sec=0.25)
+    assert policy.next_delay(Failure.NOT_SENT, 100.0) == 0.1
+    assert policy.next_delay(Failure.NOT_SENT, 100.1) == pytest.approx(0.15)  # what is left
+    assert policy.next_delay(Failure.NOT_SENT, 100.25) is None
+
+
+def test_policy_unsent_gets_at_least_retries_attempts() -> None:
+    policy = _policy(retries=4, timeout_sec=0.01)
+    assert [policy.next_delay(Failure.NOT_SENT, 200.0) for _ in range(4)] == [0.1, 0.2, 0.4, None]
+
+
+def test_policy_counts_sent_failures_against_retries() -> None:
+    policy = _policy(retries=3)
+    assert policy.next_delay(Failure.STATUS, 100.0) == 0.1
+    assert policy.next_delay(Failure.LOST, 100.0) == 0.2
+    assert policy.next_delay(Failure.STATUS, 100.0) is None
+    assert (policy.attempts, policy.charged) == (3, 3)
+
+
+def test_policy_no_retry_of_sent_failures_with_retries_1() -> None:
+    assert _policy(retries=1).next_delay(Failure.LOST, 100.0) is None
+    assert _policy(retries=1).next_delay(Failure.STATUS, 100.0) is None
+
+
+def test_policy_first_stale_connection_is_free_and_immediate() -> None:
+    policy = _policy(retries=1)
+    assert policy.next_delay(Failure.STALE, 100.0) == 0.0
+    assert policy.next_delay(Failure.STALE, 100.0) is None  # the second one counts
+    assert (policy.attempts, policy.charged) == (2, 1)
+
+
+def test_policy_unsent_retries_do_not_use_up_retries() -> None:
+    policy = _policy(retries=2)
+    for _ in range(5):
+        assert policy.next_delay(Failure.NOT_SENT, 100.0) is not None
+    assert policy.next_delay(Failure.LOST, 100.0) == 0.1  # still one retry left after a send
+    assert policy.next_delay(Failure.LOST, 100.0) is None
+
+
+def test_policy_never_retries_a_timeout() -> None:
+    assert _policy(retries=5).next_delay(Failure.TIMEOUT, 100.0) is None
+
+
+def test_policy_honours_retry_after_within_the_cap() -> None:
+    policy = _policy(retries=5)
+    assert policy.next_delay(Failure.STATUS, 100.0, retry_after="0.5") == 0.5
+    assert policy.next_delay(Failure.STATUS, 100.0, retry_after="30") == 1.0
+    assert policy.next_delay(Failure.UNPROCESSED, 100.0, retry_after="soon") == pytest.approx(0.4)
+
+
+def test_backoff_jitter_stays_within_bounds() -> None:
+    backoff = Backoff(base_sec=1.0, max_sec=10.0, jitter=0.5)
+    assert all(0.5 <= backoff.delay(1) <= 1.5 for _ in range(100))
+
+
+def _error(kind: str, module: str = "infra_chains", status: int = 503) -> transport.RawResponse:
+    body = json.dumps({"error": {"remote_name": "X", "exception_cls_name": kind,
+                                 "exception_module_name": module, "exception_message": "m",
+                                 "status_code": status}}).encode()
+    return transport.RawResponse(status, "application/json", body)
+
+
+def test_classify() -> None:
+    assert classify(transport.RawResponse(200, "", b"")) is None
+    assert classify(transport.RawResponse(500, "", b"")) is None
+    assert classify(transport.RawResponse(429, "", b"")) is None
+    assert classify(transport.RawResponse(502, "", b"")) is Failure.STATUS
+    assert classify(_error("NotReady")) is Failure.UNPROCESSED
+    assert classify(_error("Overloaded")) is Failure.UNPROCESSED
+    assert classify(_error("Overloaded", module="mymodel")) is Failure.STATUS
+    assert classify(_error("DependencyUnreachableError", "infra_chains.errors")) is Failure.STATUS
+    assert classify(transport.NotSent("refused")) is Failure.NOT_SENT
+    assert classify(transport.StaleConnection("closed")) is Failure.STALE
+    assert classify(transport.ConnectFailed("reset")) is Failure.LOST
+    assert classify(transport.AttemptTimeout("slow")) is Failure.TIMEOUT
 
 
 # -- StubBase ---------------------------------------------------------------------------------
