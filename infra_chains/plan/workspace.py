@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 
 from infra_chains.errors import ChainsUsageError
 from infra_chains.framework.loading import module_name, workspace_of
+from infra_chains.plan import ignore
 
 __all__ = ["module_name", "workspace_of", "workspace_files", "digest_files", "module_source_without"]
 
@@ -37,11 +38,45 @@ def workspace_files(workspace: pathlib.Path) -> list[pathlib.Path]:
 
 
 def _walk(root: pathlib.Path) -> Iterator[pathlib.Path]:
+    """Every file under ``root`` but caches, VCS data, ``.env`` files and what ``.gitignore`` says.
+
+    The ``.gitignore`` files of the enclosing git repository (from its root down to ``root``)
+    count too, as git would apply them; a secret the user keeps out of git stays out of every
+    snapshot, build context and image.
+    """
+    inherited: dict[pathlib.Path, list[ignore.Rule]] = {root: _enclosing_rules(root)}
     for directory, subdirs, names in os.walk(root):
-        subdirs[:] = sorted(d for d in subdirs if d not in IGNORED_DIRS and not d.endswith(".egg-info"))
+        here = pathlib.Path(directory)
+        rules = inherited.pop(here) + ignore.read(here)
+        subdirs[:] = sorted(
+            d for d in subdirs
+            if d not in IGNORED_DIRS and not d.endswith(".egg-info")
+            and not ignore.ignored(rules, here / d, is_dir=True)
+        )
+        for subdir in subdirs:
+            inherited[here / subdir] = rules
         for name in names:
-            if not name.endswith(IGNORED_SUFFIXES):
-                yield pathlib.Path(directory) / name
+            if name.endswith(IGNORED_SUFFIXES) or _is_env_file(name):
+                continue
+            if not ignore.ignored(rules, here / name, is_dir=False):
+                yield here / name
+
+
+def _enclosing_rules(root: pathlib.Path) -> list[ignore.Rule]:
+    """The ``.gitignore`` rules of ``root``'s ancestors inside its git repository, outermost first."""
+    if not root.is_absolute():
+        return []
+    ancestors: list[pathlib.Path] = []
+    for parent in root.parents:
+        ancestors.append(parent)
+        if (parent / ".git").exists():
+            return [rule for directory in reversed(ancestors) for rule in ignore.read(directory)]
+    return []  # not inside a repository: only the workspace's own .gitignore files count
+
+
+def _is_env_file(name: str) -> bool:
+    """``.env``, ``.env.local``, ``.envrc``: where people keep secrets for their shell."""
+    return name in (".env", ".envrc") or name.startswith(".env.")
 
 
 def digest_files(paths: Iterable[pathlib.Path], root: pathlib.Path, skip: pathlib.Path | None = None) -> str:
