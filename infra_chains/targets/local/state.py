@@ -2,12 +2,12 @@
 
 ```
 $INFRA_CHAINS_HOME (default: $XDG_STATE_HOME/infra-chains, i.e. ~/.local/state/infra-chains)
+├── locks/<chain>.lock     flock held by push/down, so two never interleave (outlives `down`)
 └── chains/<chain>/
     ├── plan.json          the ChainPlan last pushed
     ├── desired.json       what the supervisor must run (written by push)
     ├── state.json         what the supervisor runs (written by the supervisor only)
     ├── supervisor.log
-    ├── lock               flock held by push/down, so two never interleave
     ├── contracts/<chainlet>.json
     ├── logs/<chainlet>.log
     └── secrets/<chainlet>/<key>   (dirs 0700, files 0600; removed by down)
@@ -144,11 +144,17 @@ class ChainDir:
         self.secrets.mkdir(mode=0o700, exist_ok=True)
         os.chmod(self.secrets, 0o700)
 
+    @property
+    def lock(self) -> pathlib.Path:
+        """Outside the chain's directory, which `down` removes: a lock file deleted while held
+        lets the next push take a fresh one while a waiting push still takes the old one."""
+        return self.path.parent.parent / "locks" / f"{self.name}.lock"
+
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """Hold the chain's lock; push and down never interleave for one chain."""
-        self.path.mkdir(parents=True, exist_ok=True)
-        with open(self.path / "lock", "w") as handle:
+        self.lock.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.lock, "w") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
