@@ -7,6 +7,13 @@ stops the process with exit code 1.
 
 SIGTERM (and SIGINT) shut down gracefully: uvicorn stops accepting, lets in-flight requests
 finish within ``graceful_shutdown_sec``, and the process exits 0.
+
+Sockets a target owns (``listen_fd``, ``probe_fd`` in the contract; see docs/architecture.md,
+"Supervision, readiness, drain, identity"): with a private probe socket, the process answers
+probes there from the start and begins accepting on the shared traffic socket only once
+``__init__`` is done, so a new incarnation started beside a serving one takes no request before
+it can answer it. On SIGTERM it stops accepting on the shared socket (whose backlog then waits for
+the next incarnation) and drains what it accepted.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import logging
 import math
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -160,6 +168,7 @@ class _Runtime:
             max_queued_requests=contract.max_queued_requests,
             max_request_bytes=contract.max_request_bytes,
             on_shutdown=transport.aclose_defaults,
+            instance_id=contract.instance_id,
         )
         config = uvicorn.Config(
             self.app, host=contract.host, port=contract.port, loop="uvloop", http="httptools",
@@ -170,6 +179,16 @@ class _Runtime:
         )
         self.server = uvicorn.Server(config)
         self.exit_code = 0
+        if contract.probe_fd is not None and contract.listen_fd is None:
+            raise ConfigError("The runtime contract sets probe_fd but not listen_fd: a private probe "
+                              "socket holds traffic back until __init__ is done, so the traffic "
+                              "socket must be inherited too. Set listen_fd, or neither.")
+        traffic = _inherited(contract.listen_fd)
+        probes = _inherited(contract.probe_fd)
+        # Serve probes at once; hold traffic back until __init__ is done when probes have a
+        # socket of their own (otherwise the traffic socket answers 503 "initialising" meanwhile).
+        self._sockets = [s for s in (probes or traffic,) if s is not None] or None
+        self._deferred_traffic = traffic if probes is not None else None
 
     def run(self) -> int:
         # uvicorn re-raises a captured SIGTERM after shutting down, with the previous handler
@@ -185,16 +204,18 @@ class _Runtime:
         return self.exit_code
 
     async def _main(self) -> None:
-        serving = asyncio.ensure_future(self.server.serve())
+        serving = asyncio.ensure_future(self.server.serve(sockets=self._sockets))
         while not self.server.started and not serving.done():
             await asyncio.sleep(0.005)
         if serving.done():  # could not bind, or a lifespan failure: uvicorn has logged why
             serving.result()
             self.exit_code = 1
             return
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        logger.info("chainlet %s (chain %s) listening on http://%s:%d, running __init__",
-                    self.contract.chainlet_name, self.contract.chain_name, self.contract.host, port)
+        port = self.contract.port or self.server.servers[0].sockets[0].getsockname()[1]
+        logger.info("chainlet %s (chain %s) %s http://%s:%d, running __init__",
+                    self.contract.chainlet_name, self.contract.chain_name,
+                    "will serve" if self._deferred_traffic else "listening on",
+                    self.contract.host, port)
         loop = asyncio.get_running_loop()
         started = time.monotonic()
 
@@ -214,12 +235,51 @@ class _Runtime:
 
     def _ready(self, instance: Any, started: float) -> None:
         self.app.set_ready(instance, self.definition.health_check_is_async)
+        if self._deferred_traffic is not None:
+            asyncio.ensure_future(self._accept_traffic(self._deferred_traffic))
         logger.info("chainlet %s ready (__init__ took %.2f s)", self.contract.chainlet_name,
                     time.monotonic() - started)
+
+    async def _accept_traffic(self, sock: socket.socket) -> None:
+        """Start accepting on the shared traffic socket (after ``__init__``)."""
+        server = self.server
+        if server.should_exit:  # SIGTERM during __init__: never take traffic
+            return
+        config = server.config
+        # uvicorn creates its listeners at start-up only; this one joins later, built the way
+        # uvicorn.Server.startup builds its own (same protocol class and server state), and
+        # appended to `servers` so the graceful shutdown closes it and drains its connections.
+
+        def protocol() -> asyncio.Protocol:
+            return config.http_protocol_class(  # type: ignore[call-arg]
+                config=config, server_state=server.server_state, app_state=server.lifespan.state,
+            )
+
+        listener = await asyncio.get_running_loop().create_server(
+            protocol, sock=sock, backlog=config.backlog
+        )
+        if server.should_exit:  # shutdown began while we were adding it
+            listener.close()
+            return
+        server.servers.append(listener)
 
     def _fail(self) -> None:
         self.exit_code = 1
         self.server.should_exit = True
+
+
+def _inherited(fd: int | None) -> socket.socket | None:
+    """A socket object over an inherited listening descriptor (family and type read from it)."""
+    if fd is None:
+        return None
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError as exc:
+        raise ConfigError(f"listen_fd/probe_fd {fd} of the runtime contract is not an open socket "
+                          f"({exc.strerror}); the target must pass it to the process "
+                          "(e.g. subprocess pass_fds).") from exc
+    sock.setblocking(False)
+    return sock
 
 
 def _uvloop_run() -> Any:

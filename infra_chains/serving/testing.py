@@ -10,17 +10,18 @@ from __future__ import annotations
 import http.client
 import os
 import pathlib
+import secrets
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Self
 
 from infra_chains.public_types import RPCOptions, ServiceDescriptor
+from infra_chains.serving import probe
 from infra_chains.serving.contract import CONTRACT_FILE_ENV, RuntimeContract
 
 
@@ -61,7 +62,11 @@ def make_contract(
 
 
 class ChainletProcess:
-    """One ``python -m infra_chains.serve`` process; a context manager that always stops it."""
+    """One ``python -m infra_chains.serve`` process; a context manager that always stops it.
+
+    Readiness proves identity, as for every target: the contract gets a fresh ``instance_id``
+    (unless it has one) and only a server echoing it counts as ready.
+    """
 
     def __init__(
         self,
@@ -71,6 +76,8 @@ class ChainletProcess:
         ready_timeout_sec: float = 20.0,
         wait_ready: bool = True,
     ) -> None:
+        if contract.instance_id is None:
+            contract = contract.model_copy(update={"instance_id": secrets.token_hex(8)})
         self.contract = contract
         self.env = dict(env or {})
         self.ready_timeout_sec = ready_timeout_sec
@@ -109,25 +116,23 @@ class ChainletProcess:
         finally:
             connection.close()
 
-    def wait_ready(self, path: str = "/readyz") -> None:
-        """Poll ``path`` until 200; raise with the log tail if the process dies or times out."""
-        deadline = time.monotonic() + self.ready_timeout_sec
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(
-                    f"chainlet {self.contract.chainlet_name} exited with {self.process.returncode}"
-                    f" before it was ready; log:\n{self.logs()}"
-                )
-            try:
-                if self.get(path, timeout=0.5)[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.02)
-        raise TimeoutError(
-            f"chainlet {self.contract.chainlet_name} not ready at {self.url}{path} after "
-            f"{self.ready_timeout_sec:g} s; log:\n{self.logs()}"
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def wait_ready(self, path: str = probe.READY_PATH) -> None:
+        """Probe ``path`` until this process answers 200; raise with the log tail otherwise."""
+        readiness = probe.wait_ready(
+            self.contract.host, self.contract.port, path=path, timeout_sec=self.ready_timeout_sec,
+            instance_id=self.contract.instance_id, is_alive=self.alive,
         )
+        if readiness.ready:
+            return
+        where = f"chainlet {self.contract.chainlet_name} at {self.url}{path}"
+        if readiness.outcome == "exited":
+            code = self.process.returncode if self.process is not None else None
+            raise RuntimeError(f"{where} {readiness.describe()}; exit code {code}; "
+                               f"log:\n{self.logs()}")
+        raise TimeoutError(f"{where} {readiness.describe()}; log:\n{self.logs()}")
 
     def terminate(self) -> None:
         """Send SIGTERM (graceful shutdown) without waiting."""
