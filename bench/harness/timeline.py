@@ -128,6 +128,9 @@ class Load:
         writer: asyncio.StreamWriter | None = None
         try:
             while (start := time.monotonic()) < deadline:
+                if reader is not None and writer is not None and (reader.at_eof() or writer.is_closing()):
+                    writer.transport.abort()  # closed by the server while idle: reconnect, as pooled clients do
+                    reader = writer = None
                 outcome, keep = OK, False
                 try:
                     async with asyncio.timeout(self.timeout_s):
