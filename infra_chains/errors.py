@@ -3,6 +3,7 @@
 ```
 ChainsError                      base of everything below
 ├── ChainsUsageError             a chain is defined or used wrongly; fix the code (definition time)
+│   └── ConfigValueError         a config value in a chain file is invalid (also a ValueError)
 ├── ChainsRuntimeError           misuse at run time, e.g. instantiating a chainlet by hand
 ├── ConfigError                  a runtime contract, state file or target setting is invalid
 ├── DeploymentError              a target could not bring a chain up (names the chainlet, log tail)
@@ -20,10 +21,30 @@ those instances also carry the `RemoteErrorDetail` in `__infra_chains_detail__`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, Self
 
 if TYPE_CHECKING:
     from infra_chains.public_types import RemoteErrorDetail
+
+#: Every code a `DefinitionProblem` can carry, in one place: tests and docs refer to these, so a
+#: code is renamed only here (and mypy finds every use).
+ProblemCode = Literal[
+    # run_remote, the endpoint
+    "endpoint-missing", "endpoint-not-method", "endpoint-streaming", "endpoint-self",
+    "endpoint-varargs", "endpoint-positional-only", "endpoint-annotation", "endpoint-type",
+    "endpoint-return", "annotation-unresolved", "annotation-invalid",
+    # __init__: dependencies and the context
+    "init-varargs", "init-argument", "init-context-twice", "init-context-position",
+    "dependency-type", "depends-options",
+    # class attributes and hooks
+    "remote-config-type", "user-config-type", "health-check-signature",
+    # values of the config models (RemoteConfig and its parts, RPCOptions)
+    "remote-config-value", "docker-image-value", "custom-image-value", "docker-auth-value",
+    "compute-value", "assets-value", "model-repo-value", "external-data-value",
+    "rpc-options-value",
+    # the chain as a whole
+    "entrypoint-twice", "dependency-cycle", "name-clash",
+]
 
 
 class ChainsError(Exception):
@@ -39,6 +60,22 @@ class ChainsUsageError(ChainsError):
     def __init__(self, message: str, problems: list[DefinitionProblem] | None = None) -> None:
         super().__init__(message)
         self.problems: list[DefinitionProblem] = problems or []
+
+    @classmethod
+    def from_problems(cls, problems: list[DefinitionProblem]) -> Self:
+        """One error listing ``problems`` (duplicates dropped, ordered by place), one per line."""
+        unique = sorted({str(p): p for p in problems}.values(), key=lambda p: (p.file, p.line, p.code))
+        count = len(unique)
+        header = f"{count} problem{'s' if count != 1 else ''} in the chain definition:"
+        return cls("\n".join([header, *(f"  {p}" for p in unique)]), unique)
+
+
+class ConfigValueError(ChainsUsageError, ValueError):
+    """A config value written in a chain file (``Compute(cpu_count=0)``, ``depends(Dep,
+    retries=0)``) is invalid; each problem names the file, line, chainlet member and the fix.
+
+    A ``ValueError`` too, as the pydantic error it replaces was.
+    """
 
 
 class ChainsRuntimeError(ChainsError):
@@ -94,7 +131,7 @@ class DefinitionProblem:
 
     __slots__ = ("code", "file", "line", "location", "message")
 
-    def __init__(self, code: str, file: str, line: int, location: str, message: str) -> None:
+    def __init__(self, code: ProblemCode, file: str, line: int, location: str, message: str) -> None:
         self.code = code
         self.file = file
         self.line = line

@@ -6,11 +6,12 @@ from __future__ import annotations
 import os
 import pathlib
 from collections.abc import Iterator, Mapping
-from typing import Annotated, Any, Generic, NoReturn, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, NoReturn, TypeVar
 
 import pydantic
 
-from infra_chains.errors import ChainsRuntimeError
+from infra_chains._config_model import ConfigModel
+from infra_chains.errors import ChainsRuntimeError, ProblemCode
 
 UserConfigT = TypeVar("UserConfigT")
 
@@ -23,7 +24,7 @@ class _FrozenModel(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
 
 
-class RPCOptions(_FrozenModel):
+class RPCOptions(ConfigModel):
     """Options of the stub that calls one dependency.
 
     Args:
@@ -37,6 +38,8 @@ class RPCOptions(_FrozenModel):
             bytes) instead of JSON. Chosen automatically for endpoints with binary types.
         concurrency_limit: Most calls this stub has in flight at once; further calls wait.
     """
+
+    __problem_code__: ClassVar[ProblemCode] = "rpc-options-value"
 
     retries: int = pydantic.Field(default=1, ge=1)
     timeout_sec: float = pydantic.Field(default=600.0, gt=0)

@@ -1,49 +1,54 @@
 """How a chainlet is deployed: its image, compute and assets (``RemoteConfig``).
 
 These are user-facing: every field is documented for users and validated, and ``extra="forbid"``
-makes a typo an error instead of a silently ignored setting.
+makes a typo an error instead of a silently ignored setting. A bad value raises a
+`ConfigValueError` naming the chain file, line and chainlet member (see `_config_model`).
 """
 
 from __future__ import annotations
 
 import enum
 import re
-from typing import Literal
+from typing import ClassVar, Literal
 
 import pydantic
 
+from infra_chains._config_model import ConfigModel
+from infra_chains.errors import ProblemCode
 from infra_chains.paths import AbsPath
-
-
-class _Config(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
 
 
 class BasetenImage(enum.Enum):
     """Curated default base images (name kept for truss-chains compatibility).
 
-    Each maps to the official ``python:3.X-slim`` image, or a CUDA runtime image with that Python
-    when the chainlet asks for a GPU.
+    Each maps to the official ``python:3.X-slim`` image, or to a CUDA runtime image with a Python
+    when the chainlet asks for a GPU (the map: ``infra_chains/plan/base_images.py``). The runtime
+    needs Python 3.11 or newer: ``PY39`` and ``PY310`` are kept so truss-chains code imports, and
+    are rejected when the chain is planned.
     """
 
     PY39 = "py39"
     PY310 = "py310"
     PY311 = "py311"
+    PY312 = "py312"
+    PY313 = "py313"
 
     @property
     def python_version(self) -> str:
-        return {"py39": "3.9", "py310": "3.10", "py311": "3.11"}[self.value]
+        return f"3.{self.value[3:]}"
 
 
-class DockerAuthSettings(_Config):
+class DockerAuthSettings(ConfigModel):
     """Credentials for pulling a private base image; the secret's *name*, never its value."""
+
+    __problem_code__: ClassVar[ProblemCode] = "docker-auth-value"
 
     auth_method: Literal["GCP_SERVICE_ACCOUNT_JSON", "AWS_IAM", "DOCKER_CONFIG"] = "DOCKER_CONFIG"
     secret_name: str
     registry: str = ""
 
 
-class CustomImage(_Config):
+class CustomImage(ConfigModel):
     """A base image of your own, e.g. ``CustomImage(image="python:3.11-slim")``.
 
     Args:
@@ -51,6 +56,8 @@ class CustomImage(_Config):
         python_executable_path: Absolute path of the Python to use, if ``python3`` is ambiguous.
         docker_auth: Credentials for a private registry.
     """
+
+    __problem_code__: ClassVar[ProblemCode] = "custom-image-value"
 
     image: str = pydantic.Field(min_length=1)
     python_executable_path: str | None = None
@@ -64,7 +71,7 @@ class CustomImage(_Config):
         return value
 
 
-class DockerImage(_Config):
+class DockerImage(ConfigModel):
     """The image a chainlet runs in.
 
     Args:
@@ -79,6 +86,8 @@ class DockerImage(_Config):
             workspace (e.g. a shared library), copied alongside it.
     """
 
+    __problem_code__: ClassVar[ProblemCode] = "docker-image-value"
+
     base_image: BasetenImage | CustomImage = BasetenImage.PY311
     pip_requirements_file: AbsPath | None = None
     pip_requirements: list[str] = pydantic.Field(default_factory=list)
@@ -89,7 +98,11 @@ class DockerImage(_Config):
     @pydantic.field_validator("base_image", mode="before")
     @classmethod
     def _string_image(cls, value: object) -> object:
-        return CustomImage(image=value) if isinstance(value, str) else value
+        if not isinstance(value, str):
+            return value
+        if not value.strip():
+            raise ValueError("base_image is empty; name an image, e.g. 'python:3.11-slim'")
+        return CustomImage(image=value)
 
     @pydantic.field_validator("pip_requirements", "apt_requirements")
     @classmethod
@@ -124,7 +137,7 @@ def memory_to_bytes(memory: str) -> int:
     return int(float(match["number"]) * _MEMORY_UNITS[match["unit"]])
 
 
-class Compute(_Config):
+class Compute(ConfigModel):
     """Compute resources of one replica of a chainlet.
 
     Args:
@@ -136,6 +149,8 @@ class Compute(_Config):
             ``async def run_remote``, in a thread pool of this size for ``def``. ``"cpu_count"``
             takes the value of ``cpu_count``.
     """
+
+    __problem_code__: ClassVar[ProblemCode] = "compute-value"
 
     cpu_count: int = pydantic.Field(default=1, ge=1)
     memory: str = "2Gi"
@@ -186,8 +201,10 @@ class Compute(_Config):
         return int(self.predict_concurrency)
 
 
-class ModelRepo(_Config):
+class ModelRepo(ConfigModel):
     """A model repository (Hugging Face style) cached into ``context.data_dir`` before start."""
+
+    __problem_code__: ClassVar[ProblemCode] = "model-repo-value"
 
     repo_id: str = pydantic.Field(min_length=1)
     revision: str | None = None
@@ -196,8 +213,10 @@ class ModelRepo(_Config):
     volume_folder: str | None = None
 
 
-class ExternalDataItem(_Config):
+class ExternalDataItem(ConfigModel):
     """A file downloaded from ``url`` into ``context.data_dir / local_data_path`` before start."""
+
+    __problem_code__: ClassVar[ProblemCode] = "external-data-value"
 
     url: str
     local_data_path: str
@@ -221,7 +240,7 @@ class ExternalDataItem(_Config):
 _SECRET_KEY_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
-class Assets(_Config):
+class Assets(ConfigModel):
     """Assets a chainlet can use at run time.
 
     Args:
@@ -229,6 +248,8 @@ class Assets(_Config):
         secret_keys: Names of secrets this chainlet may read from ``context.secrets``.
         external_data: Files downloaded into ``context.data_dir`` before ``__init__`` runs.
     """
+
+    __problem_code__: ClassVar[ProblemCode] = "assets-value"
 
     cached: list[ModelRepo] = pydantic.Field(default_factory=list)
     secret_keys: list[str] = pydantic.Field(default_factory=list)
@@ -245,7 +266,7 @@ class Assets(_Config):
         return value
 
 
-class RemoteConfig(_Config):
+class RemoteConfig(ConfigModel):
     """Everything needed to deploy one chainlet: set it as the class variable ``remote_config``.
 
     Args:
@@ -255,6 +276,8 @@ class RemoteConfig(_Config):
         name: The chainlet's deployed name (default: the class name).
         replicas: (ext) Number of replicas on targets that run several (docker, kubernetes).
     """
+
+    __problem_code__: ClassVar[ProblemCode] = "remote-config-value"
 
     docker_image: DockerImage = DockerImage()
     compute: Compute = Compute()

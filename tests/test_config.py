@@ -4,17 +4,23 @@ Good values are accepted; each bad value fails with a message naming the value a
 """
 
 import pathlib
+import sys
 from typing import Any
 
 import pydantic
 import pytest
 
 import infra_chains as chains
+from infra_chains._config_model import ConfigModel
+from infra_chains.errors import ConfigValueError
 from infra_chains.remote_config import KNOWN_GPUS
 
 
 def error_of(model: type[pydantic.BaseModel], **fields: Any) -> str:
-    with pytest.raises(pydantic.ValidationError) as info:
+    """The message of constructing ``model`` with bad ``fields``: a `ConfigValueError` for the
+    config a user writes in a chain file, pydantic's own error for the other models."""
+    expected = ConfigValueError if issubclass(model, ConfigModel) else pydantic.ValidationError
+    with pytest.raises(expected) as info:
         model(**fields)
     return str(info.value)
 
@@ -107,13 +113,78 @@ def test_predict_concurrency_rejects(value: Any) -> None:
 )
 def test_typos_are_errors(model: type[pydantic.BaseModel], typo: str) -> None:
     message = error_of(model, **{typo: "x"})
-    assert typo in message and "Extra inputs are not permitted" in message
+    if issubclass(model, ConfigModel):
+        assert f"has no field `{typo}`" in message
+    else:
+        assert typo in message and "Extra inputs are not permitted" in message
 
 
 def test_config_is_frozen() -> None:
     compute = chains.Compute()
     with pytest.raises(pydantic.ValidationError, match="frozen"):
         compute.cpu_count = 4  # type: ignore[misc]
+
+
+# --- a bad config value is a definition problem at the user's line ---------------------------------
+
+
+def test_bad_value_names_file_line_code_and_fix() -> None:
+    line = sys._getframe().f_lineno + 2
+    with pytest.raises(chains.ChainsUsageError) as info:
+        chains.Compute(cpu_count=0)
+    error = info.value
+    assert isinstance(error, ValueError)  # as the pydantic error it replaces was
+    (problem,) = error.problems
+    assert (problem.file, problem.line, problem.code) == (__file__, line, "compute-value")
+    assert problem.location == "test_bad_value_names_file_line_code_and_fix"
+    assert str(problem) == (
+        f"{__file__}:{line} (test_bad_value_names_file_line_code_and_fix) [compute-value]: "
+        "cpu_count=0 in `Compute(...)`: input should be greater than or equal to 1 — change "
+        "`cpu_count`; see help(chains.Compute)"
+    )
+    assert str(error).startswith("1 problem in the chain definition:\n  ")
+
+
+def test_bad_value_in_a_class_body_names_the_chainlet_member() -> None:
+    with pytest.raises(chains.ChainsUsageError) as info:
+
+        class Worker(chains.ChainletBase):
+            remote_config = chains.RemoteConfig(
+                assets=chains.Assets(secret_keys=["ok"]),
+                compute=chains.Compute(
+                    memory="lots",
+                ),
+            )
+
+            def run_remote(self) -> int:
+                return 1
+
+    (problem,) = info.value.problems
+    assert problem.location.endswith("Worker.remote_config")
+    assert problem.code == "compute-value" and "memory='lots'" in problem.message
+
+
+def test_typo_suggests_the_field() -> None:
+    message = error_of(chains.RemoteConfig, replicass=2)
+    assert "[remote-config-value]" in message
+    assert "has no field `replicass` — did you mean `replicas`?" in message
+    nested = error_of(chains.RemoteConfig, compute={"cpus": 2})
+    assert "has no field `compute.cpus` — did you mean `cpu_count`?" in nested
+
+
+def test_every_bad_value_is_reported() -> None:
+    with pytest.raises(chains.ChainsUsageError) as info:
+        chains.Compute(cpu_count=0, gpu_count=0)
+    assert [p.message.split("=")[0] for p in info.value.problems] == ["cpu_count", "gpu_count"]
+    assert str(info.value).startswith("2 problems in the chain definition:")
+
+
+def test_documents_keep_pydantic_errors() -> None:
+    # A contract or state file is validated, not called: its reader wraps the pydantic error.
+    with pytest.raises(pydantic.ValidationError):
+        chains.RPCOptions.model_validate({"retries": 0})
+    with pytest.raises(pydantic.ValidationError):
+        chains.RemoteConfig.model_validate({"compute": {"cpu_count": 0}})
 
 
 # --- RemoteConfig, DockerImage, images ---------------------------------------------------------
@@ -141,7 +212,7 @@ def test_docker_image_base_images() -> None:
     assert chains.DockerImage(base_image="python:3.12-slim").base_image == chains.CustomImage(
         image="python:3.12-slim"
     )
-    assert [i.python_version for i in chains.BasetenImage] == ["3.9", "3.10", "3.11"]
+    assert all(i.value == "py" + i.python_version.replace(".", "") for i in chains.BasetenImage)
 
 
 def test_docker_image_rejects_blank_requirements() -> None:
@@ -154,6 +225,10 @@ def test_docker_image_paths_are_abs_paths(tmp_path: pathlib.Path) -> None:
     image = chains.DockerImage(pip_requirements_file=requirements, data_dir=chains.make_abs_path_here("."))
     assert image.pip_requirements_file == requirements
     assert image.data_dir is not None and str(image.data_dir) == str(pathlib.Path(__file__).parent)
+
+
+def test_docker_image_rejects_an_empty_image_name() -> None:
+    assert "base_image is empty" in error_of(chains.DockerImage, base_image=" ")
 
 
 def test_custom_image() -> None:

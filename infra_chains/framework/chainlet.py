@@ -15,7 +15,7 @@ import functools
 import sys
 import weakref
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, NoReturn, TypeVar
 
 from infra_chains.errors import ChainsRuntimeError, ChainsUsageError, DefinitionProblem
 from infra_chains.framework.definition import ChainletDefinition
@@ -226,8 +226,5 @@ def chainlets_in_module(module: str) -> list[type[ChainletBase]]:
     return _classes_in_scope((module, ""))
 
 
-def raise_problems(problems: list[DefinitionProblem]) -> None:
-    unique = sorted({str(p): p for p in problems}.values(), key=lambda p: (p.file, p.line, p.code))
-    count = len(unique)
-    header = f"{count} problem{'s' if count != 1 else ''} in the chain definition:"
-    raise ChainsUsageError("\n".join([header, *(f"  {p}" for p in unique)]), unique)
+def raise_problems(problems: list[DefinitionProblem]) -> NoReturn:
+    raise ChainsUsageError.from_problems(problems)

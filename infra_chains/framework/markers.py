@@ -6,12 +6,12 @@ marker for a local instance or a typed stub before ``__init__`` runs.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import Any, TypeVar, cast
 
+import pydantic
+
+from infra_chains._config_model import config_value_error
 from infra_chains.public_types import DeploymentContext, RPCOptions
-
-if TYPE_CHECKING:
-    pass
 
 T = TypeVar("T")
 
@@ -72,12 +72,18 @@ def depends(
         use_binary: Use the msgpack codec (raw bytes for numpy arrays and ``bytes``).
         concurrency_limit: Most calls in flight at once through this stub.
     """
-    options = RPCOptions(
-        retries=retries,
-        timeout_sec=timeout_sec,
-        use_binary=use_binary,
-        concurrency_limit=concurrency_limit,
-    )
+    try:
+        options = RPCOptions.model_validate({
+            "retries": retries,
+            "timeout_sec": timeout_sec,
+            "use_binary": use_binary,
+            "concurrency_limit": concurrency_limit,
+        })
+    except pydantic.ValidationError as exc:
+        name = getattr(chainlet_cls, "__name__", repr(chainlet_cls))
+        raise config_value_error(
+            exc, RPCOptions, code="depends-options", call=f"depends({name}, ", help_name="depends"
+        ) from None
     # Typed as the chainlet so editors and mypy see `self.dep.run_remote(...)` correctly.
     return cast(T, DependencyMarker(chainlet_cls, options))
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pydantic
 
-from infra_chains.errors import DefinitionProblem
+from infra_chains.errors import DefinitionProblem, ProblemCode
 from infra_chains.framework.definition import (
     ENDPOINT_NAME,
     HEALTH_CHECK_NAME,
@@ -43,7 +43,7 @@ class _Collector:
         self.class_line = class_line
         self.problems: list[DefinitionProblem] = []
 
-    def add(self, code: str, message: str, member: str | None = None, line: int | None = None) -> None:
+    def add(self, code: ProblemCode, message: str, member: str | None = None, line: int | None = None) -> None:
         location = f"{self.cls.__name__}.{member}" if member else self.cls.__name__
         self.problems.append(
             DefinitionProblem(code, self.file, line or self.class_line, location, message)

@@ -1,6 +1,5 @@
 """`infra_chains/framework/markers.py`: `depends` / `depends_context` markers."""
 
-import pydantic
 import pytest
 
 import infra_chains as chains
@@ -27,12 +26,36 @@ def test_depends_defaults_match_truss_chains() -> None:
 
 
 def test_depends_options_are_validated() -> None:
-    with pytest.raises(pydantic.ValidationError, match="retries"):
+    with pytest.raises(chains.ChainsUsageError, match="retries=0 in `depends"):
         chains.depends(Dep, retries=0)
-    with pytest.raises(pydantic.ValidationError, match="timeout_sec"):
+    with pytest.raises(chains.ChainsUsageError, match="timeout_sec"):
         chains.depends(Dep, timeout_sec=0)
-    with pytest.raises(pydantic.ValidationError, match="concurrency_limit"):
+    with pytest.raises(chains.ChainsUsageError, match="concurrency_limit"):
         chains.depends(Dep, concurrency_limit=0)
+
+
+def test_bad_depends_option_names_the_chainlet_and_line() -> None:
+    with pytest.raises(chains.ChainsUsageError) as info:
+
+        class User(chains.ChainletBase):
+            def __init__(
+                self,
+                dep: Dep = chains.depends(Dep, retries=0),
+            ) -> None:
+                pass
+
+            def run_remote(self) -> int:
+                return 1
+
+    (problem,) = info.value.problems
+    assert problem.file == __file__ and problem.code == "depends-options"
+    assert problem.location.endswith("User.__init__")
+    with open(__file__) as source:
+        assert "chains.depends(Dep, retries=0)" in source.readlines()[problem.line - 1]
+    assert str(problem).endswith(
+        "[depends-options]: retries=0 in `depends(Dep, ...)`: input should be greater than or "
+        "equal to 1 — change `retries`; see help(chains.depends)"
+    )
 
 
 def test_retries_docstring_says_attempts_in_total() -> None:
