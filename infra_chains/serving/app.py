@@ -8,6 +8,14 @@ Validation is pydantic-core straight from the body bytes (`EndpointCodec`).
 User code runs under the `Limiter` (``predict_concurrency``): ``async def`` endpoints on the
 event loop, ``def`` endpoints in a thread pool of the same size, each in a copy of the request's
 context so ``X-Request-ID`` reaches the stubs it calls.
+
+Before any of that, ``/run_remote`` checks who calls and what they send, cheapest first: the Host
+header (``allowed_hosts``: a web page reached through another name cannot drive a local chain),
+the chain token (a chainlet behind the entrypoint takes calls from its own chain only) or the
+entrypoint's API key (compared in constant time), the content type (a browser's ``text/plain``
+or form post is 415), the size (413 before reading), and a share of the process' body-memory
+budget (`MemoryBudget`). ``/healthz``, ``/readyz`` and ``/metrics`` stay open for probes.
+Every 5xx is logged once, with its request id and a one-line summary (never the payload).
 """
 
 from __future__ import annotations
@@ -16,9 +24,10 @@ import asyncio
 import concurrent.futures
 import contextvars
 import functools
+import hmac
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
 import pydantic
@@ -26,7 +35,13 @@ import pydantic_core
 
 from infra_chains.public_types import RemoteErrorDetail
 from infra_chains.serving import codec, remote_errors, request_id
-from infra_chains.serving.concurrency import RETRY_AFTER_SEC, Limiter, QueueFull
+from infra_chains.serving.concurrency import (
+    RETRY_AFTER_SEC,
+    BudgetExhausted,
+    Limiter,
+    MemoryBudget,
+    QueueFull,
+)
 from infra_chains.serving.endpoint import EndpointCodec
 from infra_chains.serving.metrics import Metrics
 from infra_chains.serving.probe import INSTANCE_HEADER
@@ -41,6 +56,11 @@ Send = Callable[[Message], Awaitable[None]]
 _JSON = codec.JSON_CONTENT_TYPE.encode()
 _MSGPACK = codec.MSGPACK_CONTENT_TYPE.encode()
 _TEXT = b"text/plain; version=0.0.4; charset=utf-8"
+_MEDIA_TYPES = frozenset({_JSON, _MSGPACK})
+_RETRY_AFTER = [(b"retry-after", str(RETRY_AFTER_SEC).encode())]
+_GET_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
+#: Longest summary of an error in a log line: enough for the class and the message's first line.
+_SUMMARY_CHARS = 300
 
 
 class _Reject(Exception):
@@ -69,11 +89,31 @@ class ChainletApp:
         max_request_bytes: int,
         on_shutdown: Callable[[], Awaitable[None]] | None = None,
         instance_id: str | None = None,
+        chain_token: str | None = None,
+        api_key: str | None = None,
+        allowed_hosts: Sequence[str] | None = None,
+        request_memory_bytes: int = 256 * 1024 * 1024,
+        request_memory_wait_sec: float = 2.0,
     ) -> None:
+        """``chain_token``: required from callers (a chainlet behind the entrypoint); ``api_key``:
+        required as ``Authorization: Api-Key`` (the entrypoint); ``allowed_hosts``: Host
+        header values accepted (``name`` or ``name:port``), None for any."""
         self.chain_name = chain_name
         self.name = chainlet_name
         self.endpoint = endpoint
         self.max_request_bytes = max_request_bytes
+        self._credential: tuple[bytes, bytes] | None = None  # (header name, expected value)
+        if chain_token is not None:
+            self._credential = (b"x-infra-chains-token", chain_token.encode())
+        elif api_key is not None:
+            self._credential = (b"authorization", b"Api-Key " + api_key.encode())
+        self._hosts: frozenset[bytes] | None = None
+        self._hostnames: frozenset[bytes] = frozenset()
+        if allowed_hosts is not None:
+            names = [h.strip().lower().encode("idna") for h in allowed_hosts]
+            self._hosts = frozenset(names)
+            self._hostnames = frozenset(n for n in names if not _has_port(n))
+        self.budget = MemoryBudget(max(request_memory_bytes, max_request_bytes), request_memory_wait_sec)
         self.limiter = Limiter(predict_concurrency, max_queued_requests)
         self.metrics = Metrics(chainlet_name, lambda: (self.limiter.in_flight, self.limiter.queued))
         self._on_shutdown = on_shutdown
@@ -119,21 +159,21 @@ class ChainletApp:
                     await self._run(scope, receive, send)
                 else:
                     await _send(send, 405, b'{"detail":"use POST"}', _JSON, [(b"allow", b"POST")])
+            elif path not in _GET_PATHS:
+                await _send(send, 404, b'{"detail":"not found; POST /run_remote"}', _JSON)
             elif method not in ("GET", "HEAD"):
-                await _send(send, 405, b'{"detail":"use GET"}', _JSON, [(b"allow", b"GET")])
+                await _send(send, 405, b'{"detail":"use GET"}', _JSON, [(b"allow", b"GET, HEAD")])
             elif path == "/healthz":
                 await _send(send, 200, b'{"status":"alive"}', _JSON, self._identity)
             elif path == "/readyz":
                 await self._readyz(send)
             elif path == "/metrics":
                 await _send(send, 200, self.metrics.render(), _TEXT)
-            elif path == "/openapi.json":
+            else:  # /openapi.json
                 if self._openapi is None:
                     title = f"{self.chain_name} / {self.name}"
                     self._openapi = pydantic_core.to_json(self.endpoint.openapi(title))
                 await _send(send, 200, self._openapi, _JSON)
-            else:
-                await _send(send, 404, b'{"detail":"not found; POST /run_remote"}', _JSON)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 
@@ -171,8 +211,9 @@ class ChainletApp:
 
     async def _run(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = time.perf_counter()
-        content_type = accept = rid = b""
+        content_type = accept = rid = host = credential = b""
         length = -1
+        credential_header = self._credential[0] if self._credential is not None else None
         for key, value in scope["headers"]:
             if key == b"content-type":
                 content_type = value
@@ -182,18 +223,25 @@ class ChainletApp:
                 rid = value
             elif key == b"content-length":
                 length = int(value) if value.isdigit() else -1
+            elif key == b"host":
+                host = value
+            elif key == credential_header:
+                credential = value
         rid_text = rid.decode("latin-1") if rid else request_id.new()
         headers = [(b"x-request-id", rid_text.encode("latin-1"))]
-        binary_in = b"msgpack" in content_type
+        binary_in = content_type != _JSON and _is_msgpack(content_type)
         binary_out = b"msgpack" in accept if (b"msgpack" in accept or b"json" in accept) else binary_in
         token = request_id.set_current(rid_text)
+        summary: str | None = None
         try:
-            status, body = await self._handle(receive, length, binary_in, binary_out, headers)
+            self._check_caller(host, credential, content_type)
+            status, body, summary = await self._handle(receive, length, binary_in, binary_out)
         except _Reject as reject:
             detail = RemoteErrorDetail(remote_name=self.name, exception_cls_name=reject.kind,
                                        exception_module_name="infra_chains",
                                        exception_message=str(reject), status_code=reject.status)
             status, body = reject.status, remote_errors.error_body(detail, reject.extra)
+            summary = f"{reject.kind}: {reject}"
             headers += reject.headers
         finally:
             request_id.reset(token)
@@ -203,23 +251,113 @@ class ChainletApp:
         await _send(send, status, body, _MSGPACK if binary_out and status == 200 else _JSON, headers)
         elapsed = time.perf_counter() - start
         self.metrics.observe(status, elapsed)
-        if logger.isEnabledFor(logging.DEBUG):
+        if status >= 500:
+            logger.log(logging.ERROR if status == 500 else logging.WARNING,
+                       "chainlet %s answered %d (request_id=%s, %.1f ms): %s", self.name, status,
+                       rid_text, elapsed * 1000, _one_line(summary or ""))
+        elif logger.isEnabledFor(logging.DEBUG):
             logger.debug("request chainlet=%s status=%d latency_ms=%.3f request_id=%s",
                          self.name, status, elapsed * 1000, rid_text)
 
-    async def _handle(self, receive: Receive, length: int, binary_in: bool, binary_out: bool,
-                      headers: list[tuple[bytes, bytes]]) -> tuple[int, bytes]:
+    def _check_caller(self, host: bytes, credential: bytes, content_type: bytes) -> None:
+        """Refuse what a chain's own callers never send: another Host, no or a wrong credential,
+        another content type (in that order: the cheapest and the least telling first)."""
+        if self._hosts is not None:
+            host = host.lower()
+            if host not in self._hosts and _strip_port(host) not in self._hostnames:
+                raise _Reject(400, "HostNotAllowed", f"Host header {_short(host.decode('latin-1'))} "
+                              f"is not one chainlet `{self.name}` answers to (`allowed_hosts` in its "
+                              "runtime contract); call it by the address its chain was given.")
+        if self._credential is not None:
+            name, expected = self._credential
+            if not credential:
+                raise _Reject(401, "Unauthorized", self._credential_help(missing=True),
+                              [(b"www-authenticate", b"Api-Key")] if name == b"authorization" else None)
+            if not hmac.compare_digest(credential, expected):
+                raise _Reject(403, "Forbidden", self._credential_help(missing=False))
+        if content_type != _JSON and content_type != _MSGPACK and (
+                _media_type(content_type) not in _MEDIA_TYPES):
+            shown = _short(content_type.decode("latin-1")) if content_type else "(none)"
+            raise _Reject(415, "UnsupportedMediaType", f"Content-Type {shown} is not accepted by "
+                          f"chainlet `{self.name}`: send `{codec.JSON_CONTENT_TYPE}` (or "
+                          f"`{codec.MSGPACK_CONTENT_TYPE}`).",
+                          [(b"accept-post", b", ".join(sorted(_MEDIA_TYPES)))])
+
+    def _credential_help(self, *, missing: bool) -> str:
+        assert self._credential is not None
+        if self._credential[0] == b"authorization":
+            what = "no API key" if missing else "a wrong API key"
+            return (f"Chain `{self.chain_name}`'s entrypoint `{self.name}` got {what}: send "
+                    "`Authorization: Api-Key <key>` with the key its target was configured with.")
+        what = "without" if missing else "with a wrong"
+        return (f"Chainlet `{self.name}` takes calls only from its chain `{self.chain_name}` (a "
+                f"call came {what} chain token); call the chain's entrypoint instead.")
+
+    async def _handle(self, receive: Receive, length: int, binary_in: bool,
+                      binary_out: bool) -> tuple[int, bytes, str | None]:
+        """(status, body, error summary for the log) of one call; raises `_Reject`."""
         limit = self.max_request_bytes
         if length > limit:
             raise _Reject(413, "RequestTooLarge", _too_large(self.name, length, limit))
-        body = await _read_body(receive, limit, self.name)
-        if body is None:
-            return 0, b""
+        budget = self.budget
+        reserved = length if length > 0 else 0
+        if reserved and not budget.try_take(reserved):
+            await self._wait_for_budget(reserved)
+        try:
+            body, reserved = await self._read_body(receive, limit, reserved)
+            if body is None:
+                return 0, b"", None
+            return await self._call(body, binary_in, binary_out)
+        finally:
+            if reserved:
+                budget.give_back(reserved)
+
+    async def _wait_for_budget(self, size: int) -> None:
+        try:
+            await self.budget.take(size)
+        except BudgetExhausted as exc:
+            raise _Reject(503, "MemoryBudgetExhausted", f"Chainlet `{self.name}` is holding as "
+                          f"many request bodies as it may: {exc}; retry after {RETRY_AFTER_SEC} s.",
+                          _RETRY_AFTER) from None
+
+    async def _read_body(self, receive: Receive, limit: int,
+                         reserved: int) -> tuple[bytes | bytearray | None, int]:
+        """The whole body, and the bytes now reserved for it (chunked bodies: as they come)."""
+        message = await receive()
+        if message["type"] != "http.request":
+            return None, reserved
+        body: bytes = message.get("body", b"")
+        if not message.get("more_body", False):
+            if len(body) > limit:
+                raise _Reject(413, "RequestTooLarge", _too_large(self.name, len(body), limit))
+            return body, reserved
+        chunks = [body]
+        size = len(body)
+        while True:
+            if size > reserved:  # chunked, or more than Content-Length said: reserve as it comes
+                more = size - reserved
+                if not self.budget.try_take(more):
+                    await self._wait_for_budget(more)
+                reserved = size
+            if not message.get("more_body", False):
+                break
+            message = await receive()
+            if message["type"] != "http.request":
+                return None, reserved
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise _Reject(413, "RequestTooLarge", _too_large(self.name, size, limit))
+            chunks.append(chunk)
+        # A bytearray: numpy arrays in a binary body then decode as writable views, with no copy.
+        return bytearray().join(chunks), reserved
+
+    async def _call(self, body: bytes | bytearray, binary_in: bool,
+                    binary_out: bool) -> tuple[int, bytes, str | None]:
         run_remote = self._run_remote
         if run_remote is None:
             raise _Reject(503, "NotReady", f"Chainlet `{self.name}` is still initialising "
-                          "(`__init__` has not finished); retry shortly.",
-                          [(b"retry-after", str(RETRY_AFTER_SEC).encode())])
+                          "(`__init__` has not finished); retry shortly.", _RETRY_AFTER)
         try:
             kwargs = self.endpoint.parse_arguments(body, binary_in)
         except pydantic.ValidationError as exc:
@@ -232,8 +370,7 @@ class ChainletApp:
             await self.limiter.acquire()
         except QueueFull as exc:
             raise _Reject(503, "Overloaded", f"Chainlet `{self.name}` is at capacity: {exc}; "
-                          f"retry after {RETRY_AFTER_SEC} s.",
-                          [(b"retry-after", str(RETRY_AFTER_SEC).encode())]) from None
+                          f"retry after {RETRY_AFTER_SEC} s.", _RETRY_AFTER) from None
         try:
             if self._executor is None:
                 result = await run_remote(**kwargs)
@@ -241,41 +378,46 @@ class ChainletApp:
                 call = functools.partial(contextvars.copy_context().run, run_remote, **kwargs)
                 result = await asyncio.get_running_loop().run_in_executor(self._executor, call)
         except Exception as exc:
-            # Per-request, so DEBUG (STYLE.md); the caller gets the whole traceback anyway.
+            # The caller gets the traceback; `_run` logs a 5xx once, in one line.
             logger.debug("chainlet %s raised %s (request_id=%s)", self.name, type(exc).__name__,
                          request_id.current(), exc_info=True)
-            detail = remote_errors.detail_from_exception(exc, self.name)
-            return detail.status_code, remote_errors.error_body(detail)
+            return _error(remote_errors.detail_from_exception(exc, self.name))
         finally:
             self.limiter.release()
         try:
-            return 200, self.endpoint.dump_result(result, binary_out)
+            return 200, self.endpoint.dump_result(result, binary_out), None
         except (pydantic_core.PydanticSerializationError, codec.CodecError, TypeError, ValueError) as exc:
-            return 500, remote_errors.error_body(remote_errors.detail_from_exception(exc, self.name))
+            return _error(remote_errors.detail_from_exception(exc, self.name))
 
 
-async def _read_body(receive: Receive, limit: int, name: str) -> bytes | bytearray | None:
-    message = await receive()
-    if message["type"] != "http.request":
-        return None
-    body: bytes = message.get("body", b"")
-    if not message.get("more_body", False):
-        if len(body) > limit:
-            raise _Reject(413, "RequestTooLarge", _too_large(name, len(body), limit))
-        return body
-    chunks = [body]
-    size = len(body)
-    while message.get("more_body", False):
-        message = await receive()
-        if message["type"] != "http.request":
-            return None
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise _Reject(413, "RequestTooLarge", _too_large(name, size, limit))
-        chunks.append(chunk)
-    # A bytearray: numpy arrays in a binary body then decode as writable views, with no copy.
-    return bytearray().join(chunks)
+def _error(detail: RemoteErrorDetail) -> tuple[int, bytes, str | None]:
+    summary = f"{detail.exception_cls_name}: {detail.exception_message}"
+    return detail.status_code, remote_errors.error_body(detail), summary
+
+
+def _media_type(content_type: bytes) -> bytes:
+    return content_type.partition(b";")[0].strip().lower()
+
+
+def _is_msgpack(content_type: bytes) -> bool:
+    return content_type == _MSGPACK or _media_type(content_type) == _MSGPACK
+
+
+def _has_port(host: bytes) -> bool:
+    """Whether a Host value ends in ``:port`` (``[::1]`` alone has colons but no port)."""
+    head, colon, port = host.rpartition(b":")
+    return bool(colon) and port.isdigit() and (not host.startswith(b"[") or head.endswith(b"]"))
+
+
+def _strip_port(host: bytes) -> bytes:
+    return host.rpartition(b":")[0] if _has_port(host) else host
+
+
+def _one_line(text: str) -> str:
+    """The first non-empty line of ``text``, cut to `_SUMMARY_CHARS`: a log line stays one line
+    and carries no more of a payload than an error message quotes."""
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "(no message)")
+    return line if len(line) <= _SUMMARY_CHARS else line[:_SUMMARY_CHARS - 3] + "..."
 
 
 def _too_large(name: str, size: int, limit: int) -> str:

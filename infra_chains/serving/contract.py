@@ -50,6 +50,30 @@ class RuntimeContract(pydantic.BaseModel):
     max_request_bytes: int = pydantic.Field(default=128 * 1024 * 1024, ge=1024)
     graceful_shutdown_sec: float = pydantic.Field(default=30.0, ge=0)
     log_level: str = "INFO"
+    # -- who may call, and how much a caller may hold (issue 13 items 8 and 9) ----------------
+    entrypoint: bool = pydantic.Field(
+        default=False, description="This chainlet is the chain's entrypoint: called from outside "
+        "the chain (with `api_key_file`'s key when set), not with the chain token.")
+    chain_token_file: pathlib.Path | None = pydantic.Field(
+        default=None, description="File (0600) holding the chain's shared token. Stubs send it to "
+        "their dependencies; a chainlet that is not the `entrypoint` then accepts /run_remote "
+        "only with it. None: no token (any caller that reaches the port).")
+    api_key_file: pathlib.Path | None = pydantic.Field(
+        default=None, description="File holding the API key the entrypoint requires "
+        "(`Authorization: Api-Key <key>`). None: no key required.")
+    allowed_hosts: list[str] | None = pydantic.Field(
+        default=None, description="Host header values /run_remote accepts: `name` (any port) or "
+        "`name:port`, e.g. `127.0.0.1:8000`; a web page reached through another name (DNS "
+        "rebinding) is refused. None: any host.")
+    request_memory_bytes: int = pydantic.Field(
+        default=256 * 1024 * 1024, ge=1024, description="Request bodies held by this process at "
+        "once (all requests together; raised to max_request_bytes if below). Beyond it a request "
+        "waits up to `request_memory_wait_sec`, then gets 503.")
+    request_memory_wait_sec: float = pydantic.Field(default=2.0, ge=0)
+    header_timeout_sec: float = pydantic.Field(
+        default=5.0, gt=0, description="A request's headers must arrive within this time.")
+    body_timeout_sec: float = pydantic.Field(
+        default=5.0, gt=0, description="Longest pause while a request body arrives.")
     instance_id: str | None = pydantic.Field(
         default=None,
         description="A nonce naming this incarnation (process, container or deploy); `/readyz` and "
@@ -107,6 +131,14 @@ class RuntimeContract(pydantic.BaseModel):
         tmp.write_text(self.model_dump_json(indent=2))
         os.replace(tmp, path)
 
+    def read_chain_token(self) -> str | None:
+        """The chain's shared token (`chain_token_file`), or None when the chain has none."""
+        return _read_credential(self.chain_token_file, "chain_token_file", self.chainlet_name)
+
+    def read_api_key(self) -> str | None:
+        """The API key the entrypoint requires (`api_key_file`), or None."""
+        return _read_credential(self.api_key_file, "api_key_file", self.chainlet_name)
+
     def read_secrets(self) -> dict[str, str]:
         """Secret values from ``secrets_dir`` (one file per secret, named after its key)."""
         if self.secrets_dir is None:
@@ -115,3 +147,16 @@ class RuntimeContract(pydantic.BaseModel):
             raise ConfigError(f"secrets_dir {self.secrets_dir} of chainlet "
                               f"{self.chainlet_name!r} does not exist.")
         return {p.name: p.read_text() for p in sorted(self.secrets_dir.iterdir()) if p.is_file()}
+
+
+def _read_credential(path: pathlib.Path | None, field: str, chainlet: str) -> str | None:
+    if path is None:
+        return None
+    try:
+        value = path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"Cannot read {field} {path} of chainlet {chainlet!r}: {exc.strerror}. "
+                          "The target writes it; push again to restore it.") from exc
+    if not value:
+        raise ConfigError(f"{field} {path} of chainlet {chainlet!r} is empty.")
+    return value

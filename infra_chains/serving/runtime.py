@@ -42,7 +42,7 @@ from infra_chains.framework.chainlet import (
 )
 from infra_chains.framework.definition import ChainletDefinition
 from infra_chains.public_types import DeploymentContext, Environment
-from infra_chains.serving import transport
+from infra_chains.serving import http_protocol, transport
 from infra_chains.serving.app import ChainletApp
 from infra_chains.serving.contract import RuntimeContract
 from infra_chains.serving.endpoint import EndpointCodec
@@ -121,6 +121,7 @@ def build_init_kwargs(
     """``__init__`` arguments: a typed stub per dependency, and the context."""
     kwargs: dict[str, Any] = {}
     services = contract.chainlet_to_service
+    chain_token = contract.read_chain_token()
     for dependency in definition.dependencies:
         if not dependency.is_chainlet:
             # A StubBase dependency: injected if the contract names a service for its class,
@@ -141,7 +142,7 @@ def build_init_kwargs(
             )
         kwargs[dependency.arg_name] = make_chainlet_stub(
             dep_definition, descriptor, caller_is_async=definition.endpoint.is_async,
-            caller=definition.name,
+            caller=definition.name, chain_token=chain_token,
         )
     if definition.context_arg is not None:
         kwargs[definition.context_arg] = context
@@ -169,9 +170,16 @@ class _Runtime:
             max_request_bytes=contract.max_request_bytes,
             on_shutdown=transport.aclose_defaults,
             instance_id=contract.instance_id,
+            # Only chainlets behind the entrypoint require the chain token (from their chain).
+            chain_token=None if contract.entrypoint else contract.read_chain_token(),
+            api_key=contract.read_api_key() if contract.entrypoint else None,
+            allowed_hosts=contract.allowed_hosts,
+            request_memory_bytes=contract.request_memory_bytes,
+            request_memory_wait_sec=contract.request_memory_wait_sec,
         )
         config = uvicorn.Config(
-            self.app, host=contract.host, port=contract.port, loop="uvloop", http="httptools",
+            self.app, host=contract.host, port=contract.port, loop="uvloop",
+            http=http_protocol.protocol_class(contract.header_timeout_sec, contract.body_timeout_sec),
             ws="none", lifespan="on", access_log=False, log_config=None,
             timeout_keep_alive=SERVER_KEEP_ALIVE_SEC,
             timeout_graceful_shutdown=math.ceil(contract.graceful_shutdown_sec) or None,
