@@ -1,4 +1,5 @@
-# Sourced by the scripts here: make ./.venv (Python >= 3.11) with infra_chains installed.
+# Sourced by the scripts here: make ./.venv (Python >= 3.11) with infra_chains installed, at the
+# versions in constraints.txt (the ones the tests last passed with; scripts/lock refreshes them).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PYTHON="${PYTHON:-python3}"
@@ -10,4 +11,4 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
 if [ -n "${EXTRAS:-}" ]; then spec=".[$EXTRAS]"; else spec="."; fi
-.venv/bin/python -m pip install --quiet -e "$spec"
+.venv/bin/python -m pip install --quiet -c constraints.txt -e "$spec"
