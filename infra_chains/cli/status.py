@@ -20,6 +20,7 @@ _STATUS_STYLE = {
     "restarting": "[yellow]restarting[/]",
     "failed": "[bold red]failed[/]",
     "stopped": "[dim]stopped[/]",
+    "unsupervised": "[bold yellow]unsupervised[/]",
     "unknown": "[dim]unknown[/]",
 }
 

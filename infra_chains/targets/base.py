@@ -19,8 +19,9 @@ from infra_chains.targets.secrets import resolve_secrets
 #: The one status vocabulary of a deployed chainlet, whatever the target:
 #: ``starting`` (not ready yet), ``ready`` (serving), ``restarting`` (it died or hung and is being
 #: brought back), ``failed`` (it will not come up without a new push), ``stopped`` (nothing runs it,
-#: e.g. its supervisor or container is gone), ``unknown`` (the target cannot tell).
-ChainletStatus = Literal["starting", "ready", "restarting", "failed", "stopped", "unknown"]
+#: e.g. its supervisor or container is gone), ``unsupervised`` (it still serves, but nothing would
+#: restart it: its supervisor died; the next push replaces it), ``unknown`` (the target cannot tell).
+ChainletStatus = Literal["starting", "ready", "restarting", "failed", "stopped", "unsupervised", "unknown"]
 CHAINLET_STATUSES: tuple[str, ...] = get_args(ChainletStatus)
 
 
