@@ -108,14 +108,15 @@ def _bins(tl: Timeline) -> dict[str, list[int]]:
     return {"bin_s": [int(BIN_S * 1000)], "ok": ok, "failed": failed}
 
 
-def run_system(name: str, args: argparse.Namespace, cfg: Config, scratch: Path) -> list[dict[str, Any]]:
-    """Every (fault, concurrency) row of one system; a system that cannot run gets one row per cell saying why."""
-    rows: list[dict[str, Any]] = []
+def run_system(name: str, args: argparse.Namespace, cfg: Config, scratch: Path, rows: list[dict[str, Any]]) -> None:
+    """Append every (fault, concurrency) row of one system to `rows` (as measured, so an interrupt
+    keeps them); a system that cannot run gets one row per cell saying why."""
     cells = [(f, c) for f in args.faults for c in args.concurrency]
     try:
         target: Target = InfraTarget(scratch / "workspace") if name == "infra_chains" else HandmadeTarget(log)
     except NotAvailable as exc:
-        return [{"system": name, "fault": f, "concurrency": c, "error": f"not available: {exc}"} for f, c in cells]
+        rows += [{"system": name, "fault": f, "concurrency": c, "error": f"not available: {exc}"} for f, c in cells]
+        return
     try:
         for fault, conc in cells:
             row: dict[str, Any] = {"system": name, "fault": fault, "concurrency": conc}
@@ -143,7 +144,6 @@ def run_system(name: str, args: argparse.Namespace, cfg: Config, scratch: Path) 
                 target.stop()
     finally:
         target.stop()
-    return rows
 
 
 def _kinds(by_kind: dict[str, int]) -> str:
@@ -218,6 +218,7 @@ def main(argv: list[str]) -> int:
         log(f"note: the load ends before the frozen process resumes (+{args.fault_at + args.freeze_s:g} s); "
             "raise --seconds to see the recovery")
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGINT, _raise_interrupt)  # also when started with SIGINT ignored (a background job)
     scratch = Path(tempfile.mkdtemp(prefix="infra-chains-faults-"))
     os.environ["INFRA_CHAINS_HOME"] = str(scratch_home(scratch))  # inherited by every CLI call
     cfg = Config(logs=args.out / "logs")
@@ -226,7 +227,7 @@ def main(argv: list[str]) -> int:
     started = time.monotonic()
     try:
         for name in args.systems:
-            rows += run_system(name, args, cfg, scratch)
+            run_system(name, args, cfg, scratch, rows)
     except KeyboardInterrupt:
         log("interrupted: stopping everything and writing what was measured")
     finally:
