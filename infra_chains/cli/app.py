@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     Exit codes: 0 success, 1 the operation failed, 2 bad usage (click's usage errors included).
     """
     try:
-        result = app(args=argv, standalone_mode=False)
+        result = app(args=argv, prog_name="infra-chains", standalone_mode=False)
     except ChainsError as exc:
         if state.debug:
             err_console.print_exception()

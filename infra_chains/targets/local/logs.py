@@ -49,13 +49,27 @@ def follow_logs(
 ) -> Iterator[LogLine]:
     """The last ``lines`` of each file (per label, in order), then new lines while ``follow``.
 
-    Following ends when ``still_deployed()`` turns false (the chain was taken down).
+    The tails are read when this is called, not when iteration starts, so following picks up
+    every line written after the call. Following ends when ``still_deployed()`` turns false (the
+    chain was taken down).
     """
     positions: dict[str, int] = {}
+    history: list[LogLine] = []
     for label, path in files.items():
         tail, positions[label] = tail_lines(path, lines)
-        for text in tail:
-            yield LogLine(chainlet=label, text=text)
+        history.extend(LogLine(chainlet=label, text=text) for text in tail)
+    return _stream(files, history, positions, follow, still_deployed, poll_sec)
+
+
+def _stream(
+    files: Mapping[str, pathlib.Path],
+    history: list[LogLine],
+    positions: dict[str, int],
+    follow: bool,
+    still_deployed: Callable[[], bool],
+    poll_sec: float,
+) -> Iterator[LogLine]:
+    yield from history
     pending: dict[str, bytes] = dict.fromkeys(files, b"")
     while follow and still_deployed():
         time.sleep(poll_sec)
