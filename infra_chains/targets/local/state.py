@@ -31,6 +31,8 @@ from infra_chains.errors import ConfigError
 HOME_ENV = "INFRA_CHAINS_HOME"
 ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
 
+#: The supervisor writes only the shared vocabulary of `targets.base.ChainletStatus`;
+#: "crashed" is still read from state files written by older versions.
 ChainletStatus = Literal["starting", "ready", "crashed", "restarting", "failed", "stopped"]
 #: Statuses of a chainlet the supervisor keeps as it is when its fingerprint did not change.
 KEPT_STATUSES: frozenset[str] = frozenset({"ready", "starting", "restarting", "crashed"})
@@ -68,6 +70,14 @@ class DesiredState(_Model):
 
 
 class ChainletState(_Model):
+    """One chainlet as the supervisor runs it.
+
+    ``fingerprint`` and ``status`` are those of the *desired* version (the last push);
+    ``serving_fingerprint`` is the version taking traffic. They differ while a new version starts
+    beside the old one (``starting``) and after it failed (``failed``, ``message`` says why; the
+    old version keeps serving until push rolls ``desired.json`` back).
+    """
+
     name: str
     content_hash: str
     fingerprint: str
@@ -75,11 +85,16 @@ class ChainletState(_Model):
     url: str
     pid: int | None = None
     status: ChainletStatus = "starting"
-    restarts: int = 0
+    restarts: int = pydantic.Field(default=0, description="Restarts after a crash or a hang; "
+                                   "a clean exit (code 0) is restarted without counting.")
     started_at: float | None = None
     last_exit_code: int | None = None
     message: str | None = None
     log_file: str
+    serving_fingerprint: str | None = None
+    starting_pid: int | None = pydantic.Field(
+        default=None, description="A new incarnation starting beside the serving one (`pid`)."
+    )
 
 
 class ChainState(_Model):
