@@ -127,6 +127,8 @@ class ChainletApp:
                 max_workers=predict_concurrency, thread_name_prefix=f"chainlet-{chainlet_name}"
             )
         self._openapi: bytes | None = None
+        #: Set when the process drains (runtime.py): responses then carry `Connection: close`.
+        self.closing = False
         # Probes prove identity: /healthz and /readyz echo the contract's instance_id (probe.py).
         self._identity = [(INSTANCE_HEADER.encode(), instance_id.encode())] if instance_id else []
 
@@ -229,6 +231,8 @@ class ChainletApp:
                 credential = value
         rid_text = rid.decode("latin-1") if rid else request_id.new()
         headers = [(b"x-request-id", rid_text.encode("latin-1"))]
+        if self.closing:  # draining: the client reconnects (to the next incarnation) after this
+            headers.append((b"connection", b"close"))
         binary_in = content_type != _JSON and _is_msgpack(content_type)
         binary_out = b"msgpack" in accept if (b"msgpack" in accept or b"json" in accept) else binary_in
         token = request_id.set_current(rid_text)
