@@ -5,6 +5,10 @@ Every target starts chainlets with this command line and one environment variabl
 itself). Exit codes: 0 after a graceful shutdown (SIGTERM), 1 when the chainlet failed at run time
 (its ``__init__`` raised, the port was taken), 2 when the contract or the chainlet class is
 invalid: one paragraph on stderr names the field and the fix.
+
+A target that owns the chainlet's sockets passes them as inherited descriptors (``listen_fd``,
+``probe_fd``) and names the incarnation (``instance_id``, echoed by ``/readyz`` and ``/healthz``);
+see docs/architecture.md, "Supervision, readiness, drain, identity".
 """
 
 from __future__ import annotations

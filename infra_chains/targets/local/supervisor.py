@@ -100,7 +100,6 @@ class _Incarnation:
         self.started_wall = time.time()
         self.ready_timeout_sec = ready_timeout_sec
         self.ready_deadline = self.started + ready_timeout_sec
-        self.ready = False
         self.pending: concurrent.futures.Future[probe.ProbeResult] | None = None
         self.next_probe_at = 0.0
         self.missed = 0
