@@ -1,1 +1,1 @@
-"""ChainletSpec -> build context directory (workspace source, requirements, Dockerfile)."""
+"""ImageSpec -> build context (workspace, runtime, requirements, Dockerfile) and image layout."""

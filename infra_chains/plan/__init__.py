@@ -1,20 +1,26 @@
-"""ChainGraph -> ChainPlan: per-chainlet specs as pure, deterministic data."""
+"""ChainGraph -> ChainPlan: per-chainlet image and deployment parts as pure, deterministic data."""
 
 from infra_chains.plan.models import (
-    BuildSpec,
     ChainletSpec,
     ChainPlan,
     ComputeSpec,
     DependencySpec,
+    DeploymentSpec,
+    ImageSpec,
+    RuntimeVersion,
+    SourceDigests,
 )
 from infra_chains.plan.planner import default_chain_name, make_plan, validate_chain_name
 
 __all__ = [
-    "BuildSpec",
     "ChainPlan",
     "ChainletSpec",
     "ComputeSpec",
     "DependencySpec",
+    "DeploymentSpec",
+    "ImageSpec",
+    "RuntimeVersion",
+    "SourceDigests",
     "default_chain_name",
     "make_plan",
     "validate_chain_name",

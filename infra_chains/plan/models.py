@@ -1,13 +1,25 @@
 """The chain plan: what every target deploys, as pure data.
 
-Deterministic by construction (sorted keys, no timestamps, no absolute machine state beyond the
-workspace path): the same chain and settings give byte-identical JSON, so an unchanged chainlet
-has an unchanged `content_hash` and is never rebuilt or restarted.
+Each chainlet has two parts with a hash each:
+
+- the **image part** (`ImageSpec`): everything that goes into its image and nothing else; it is
+  relocatable (paths relative to the workspace, no machine state), so a plan made on a laptop
+  gives the same `image_hash`, the image tag, in CI;
+- the **deployment part** (`DeploymentSpec`): how the image runs (compute, replicas,
+  dependencies, config, assets, secret names, user_env); its `deployment_hash` decides roll-outs,
+  so scaling a chainlet never rebuilds its image.
+
+`content_hash` combines both with the dependencies' content hashes: the local target restarts a
+chainlet when it changes. The plan's JSON is deterministic (sorted, no timestamps); the only
+machine-local value is `ChainPlan.workspace_dir`, which the build step needs to find the files
+and which no hash covers.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+import json
+from typing import Any, Literal
 
 import pydantic
 
@@ -19,20 +31,65 @@ class _Frozen(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
 
 
-class BuildSpec(_Frozen):
-    """What a chainlet's image holds; the build step turns it into a build context."""
+def stable_hash(data: pydantic.BaseModel | dict[str, Any]) -> str:
+    """sha256 of ``data``'s JSON with sorted keys: equal data, equal hash, on every machine."""
+    document = data.model_dump(mode="json") if isinstance(data, pydantic.BaseModel) else data
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+
+
+class RuntimeVersion(_Frozen):
+    """The infra_chains runtime an image carries: a new release or a local edit is a new image."""
+
+    version: str = pydantic.Field(description="The infra-chains package version.")
+    digest: str = pydantic.Field(description="sha256 over the runtime's source files.")
+
+
+class SourceDigests(_Frozen):
+    """Digests of the files a chainlet's image holds (contents and workspace-relative names)."""
+
+    code: str = pydantic.Field(
+        description="The chainlet's class, its module's shared code and the workspace's other "
+        "files (sibling chainlets in the same module excluded)."
+    )
+    dependencies: dict[str, str] = pydantic.Field(
+        default_factory=dict,
+        description="`code` of each direct dependency: the image's stubs are made from their "
+        "classes.",
+    )
+    packages: list[str] = pydantic.Field(default_factory=list, description="One per package dir.")
+    data: str | None = None
+
+
+class ImageSpec(_Frozen):
+    """What a chainlet's image holds; its hash is the image tag."""
 
     base_image: str = pydantic.Field(description="Image reference, e.g. python:3.11-slim.")
     python_executable: str = "python3"
-    pip_requirements: list[str] = pydantic.Field(default_factory=list)
+    python_version: str | None = pydantic.Field(
+        default=None, description="`3.X` of the image's Python; None for a CustomImage."
+    )
+    python_setup: Literal["image", "apt-venv"] = pydantic.Field(
+        default="image",
+        description="`image`: the base image has the Python; `apt-venv`: the build installs the "
+        "distribution's python3 and makes a venv at the python_executable's prefix.",
+    )
+    pip_requirements: list[str] = pydantic.Field(
+        default_factory=list,
+        description="The runtime's pins, then the requirements file's and pip_requirements "
+        "lines, one entry per project (the user's win).",
+    )
     apt_requirements: list[str] = pydantic.Field(default_factory=list)
-    workspace_dir: str = pydantic.Field(description="Absolute path of the chain's workspace.")
-    external_package_dirs: list[str] = pydantic.Field(default_factory=list)
-    data_dir: str | None = None
+    external_package_dirs: list[str] = pydantic.Field(
+        default_factory=list, description="Relative to the workspace (POSIX, may start with ..)."
+    )
+    data_dir: str | None = pydantic.Field(default=None, description="Relative to the workspace.")
+    sources: SourceDigests
+    runtime: RuntimeVersion
+    template_version: int = pydantic.Field(description="Version of the image recipe.")
 
 
 class ComputeSpec(_Frozen):
-    """`Compute` with every choice resolved (``predict_concurrency`` as a number)."""
+    """`Compute` of one replica with every choice resolved (``predict_concurrency`` a number)."""
 
     cpu_count: int
     memory: str
@@ -40,7 +97,6 @@ class ComputeSpec(_Frozen):
     gpu: str | None
     gpu_count: int
     predict_concurrency: int
-    replicas: int
 
 
 class DependencySpec(_Frozen):
@@ -50,25 +106,59 @@ class DependencySpec(_Frozen):
     options: RPCOptions
 
 
+class DeploymentSpec(_Frozen):
+    """How a chainlet's image runs; its hash decides roll-outs."""
+
+    import_path: str = pydantic.Field(description="`module:QualName` within the workspace.")
+    compute: ComputeSpec
+    replicas: int = 1
+    dependencies: list[DependencySpec] = pydantic.Field(default_factory=list)
+    user_config: dict[str, Any] | None = None
+    assets: Assets = Assets()
+    user_env: dict[str, str] = pydantic.Field(default_factory=dict)
+    environment: str | None = None
+
+
 class ChainletSpec(_Frozen):
     """One chainlet, ready for any target."""
 
     name: str
-    import_path: str = pydantic.Field(description="`module:QualName` within the workspace.")
     is_entrypoint: bool
-    build: BuildSpec
-    compute: ComputeSpec
-    assets: Assets
-    dependencies: list[DependencySpec]
-    user_config: dict[str, Any] | None
-    source_digest: str = pydantic.Field(description="Hash of the chainlet's own code and files.")
+    image: ImageSpec
+    deployment: DeploymentSpec
+    image_hash: str = pydantic.Field(description="Hash of `image`: the image tag.")
+    deployment_hash: str = pydantic.Field(description="Hash of `deployment`.")
     content_hash: str = pydantic.Field(
-        description="Hash of source, requirements, config and the dependencies' content hashes."
+        description="Hash of image_hash, deployment_hash and the dependencies' content hashes."
     )
 
     @property
+    def import_path(self) -> str:
+        return self.deployment.import_path
+
+    @property
+    def compute(self) -> ComputeSpec:
+        return self.deployment.compute
+
+    @property
+    def replicas(self) -> int:
+        return self.deployment.replicas
+
+    @property
+    def assets(self) -> Assets:
+        return self.deployment.assets
+
+    @property
+    def dependencies(self) -> list[DependencySpec]:
+        return self.deployment.dependencies
+
+    @property
+    def user_config(self) -> dict[str, Any] | None:
+        return self.deployment.user_config
+
+    @property
     def secret_keys(self) -> list[str]:
-        return list(self.assets.secret_keys)
+        return list(self.deployment.assets.secret_keys)
 
     @property
     def short_hash(self) -> str:
@@ -82,7 +172,9 @@ class ChainPlan(_Frozen):
     entrypoint: str
     user_env: dict[str, str]
     environment: str | None = None
-    workspace_dir: str
+    workspace_dir: str = pydantic.Field(
+        description="Absolute path of the workspace on the planning machine; never hashed."
+    )
     chainlets: list[ChainletSpec]
 
     def chainlet(self, name: str) -> ChainletSpec:

@@ -1,14 +1,12 @@
-"""ChainGraph -> ChainPlan."""
+"""ChainGraph -> ChainPlan: each chainlet's image part, deployment part and their hashes."""
 
 from __future__ import annotations
 
 import hashlib
-import json
+import os
 import pathlib
 import re
-import sys
 from collections.abc import Mapping
-from typing import Any
 
 from infra_chains.errors import ChainsUsageError
 from infra_chains.framework.chainlet import definition_of
@@ -16,17 +14,27 @@ from infra_chains.framework.definition import ChainletDefinition
 from infra_chains.framework.graph import ChainGraph
 from infra_chains.plan import names
 from infra_chains.plan import workspace as ws
+from infra_chains.plan.base_images import (
+    IMAGE_TEMPLATE_VERSION,
+    UnsupportedBaseImage,
+    resolve_base_image,
+)
 from infra_chains.plan.models import (
-    BuildSpec,
     ChainletSpec,
     ChainPlan,
     ComputeSpec,
     DependencySpec,
+    DeploymentSpec,
+    ImageSpec,
+    RuntimeVersion,
+    SourceDigests,
+    stable_hash,
 )
-from infra_chains.remote_config import CustomImage, DockerImage
+from infra_chains.plan.requirements import merge_requirements, read_requirements_file
+from infra_chains.plan.runtime import RUNTIME_REQUIREMENTS, current_runtime
+from infra_chains.remote_config import DockerImage
 
 CHAIN_NAME_RE = names.CHAIN_NAME_RE
-_CUDA_BASE = "nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04"
 
 
 def default_chain_name(entrypoint_name: str) -> str:
@@ -45,23 +53,30 @@ def make_plan(
     chain_name: str,
     user_env: Mapping[str, str] | None = None,
     environment: str | None = None,
+    *,
+    runtime: RuntimeVersion | None = None,
 ) -> ChainPlan:
-    """Describe every chainlet of ``graph`` for deployment; pure and deterministic."""
+    """Describe every chainlet of ``graph`` for deployment; pure and deterministic.
+
+    ``runtime`` is the infra_chains runtime the images will carry (default: this installation).
+    """
     validate_chain_name(chain_name)
+    if environment is not None:
+        names.validate_environment_name(environment)
     names.chainlet_labels(chain_name, [c.name for c in graph.chainlets])  # clash-checked early
     entry_file = _source_file(graph.entrypoint)
     workspace = ws.workspace_of(entry_file)
     files = ws.workspace_files(workspace)
-    specs: dict[str, ChainletSpec] = {}
-    for chainlet in graph.chainlets:
-        specs[chainlet.name] = _chainlet_spec(chainlet, graph, workspace, files, specs)
+    _check_base_images(graph)
+    planner = _Planner(graph, workspace, files, runtime or current_runtime(),
+                       dict(sorted((user_env or {}).items())), environment)
     return ChainPlan(
         chain_name=chain_name,
         entrypoint=graph.entrypoint.name,
-        user_env=dict(sorted((user_env or {}).items())),
+        user_env=planner.user_env,
         environment=environment,
         workspace_dir=str(workspace),
-        chainlets=list(specs.values()),
+        chainlets=[planner.spec(chainlet) for chainlet in graph.chainlets],
     )
 
 
@@ -93,100 +108,135 @@ def _import_path(chainlet: ChainletDefinition, workspace: pathlib.Path) -> str:
     return f"{module}:{chainlet.cls.__qualname__}"
 
 
-def _source_digest(
-    chainlet: ChainletDefinition, graph: ChainGraph, workspace: pathlib.Path, files: list[pathlib.Path]
-) -> str:
-    file = _source_file(chainlet)
-    siblings = {
-        c.cls.__name__ for c in graph.chainlets if c is not chainlet and _source_file(c) == file
-    }
-    own_source = ws.module_source_without(file.read_text(), siblings)
-    digest = hashlib.sha256()
-    digest.update(own_source.encode())
-    digest.update(ws.digest_files(files, workspace, skip=file).encode())
-    image = chainlet.remote_config.docker_image
-    for extra in image.external_package_dirs or []:
-        root = pathlib.Path(extra.abs_path)
-        digest.update(ws.digest_files(ws.workspace_files(root), root).encode())
-    if image.data_dir is not None:
-        root = pathlib.Path(image.data_dir.abs_path)
-        digest.update(ws.digest_files(ws.workspace_files(root), root).encode())
-    return digest.hexdigest()
+def _check_base_images(graph: ChainGraph) -> None:
+    """Every chainlet's base image must be able to run the runtime; all problems at once."""
+    problems: list[str] = []
+    for chainlet in graph.chainlets:
+        config = chainlet.remote_config
+        try:
+            resolve_base_image(config.docker_image.base_image, gpu=config.compute.gpu is not None)
+        except UnsupportedBaseImage as exc:
+            problems.append(
+                f"Chainlet {chainlet.cls.__qualname__} ({chainlet.file}:{chainlet.line}): "
+                f"remote_config.docker_image.base_image: {exc}."
+            )
+    if problems:
+        raise ChainsUsageError("\n".join(problems))
 
 
-def _build_spec(chainlet: ChainletDefinition, workspace: pathlib.Path) -> BuildSpec:
-    image: DockerImage = chainlet.remote_config.docker_image
-    requirements: list[str] = []
-    if image.pip_requirements_file is not None:
-        path = pathlib.Path(image.pip_requirements_file.abs_path)
-        for line in path.read_text().splitlines():
-            line = line.split("#", 1)[0].strip() if not line.strip().startswith("-") else line.strip()
-            if line:
-                requirements.append(line)
-    requirements.extend(image.pip_requirements)
-    base = image.base_image
-    has_gpu = chainlet.remote_config.compute.gpu is not None
-    if isinstance(base, CustomImage):
-        base_image, python = base.image, base.python_executable_path or "python3"
-    elif has_gpu:
-        base_image, python = _CUDA_BASE, f"python{base.python_version}"
-    else:
-        base_image, python = f"python:{base.python_version}-slim", "python3"
-    return BuildSpec(
-        base_image=base_image,
-        python_executable=python,
-        pip_requirements=requirements,
-        apt_requirements=list(image.apt_requirements),
-        workspace_dir=str(workspace),
-        external_package_dirs=[p.abs_path for p in image.external_package_dirs or []],
-        data_dir=image.data_dir.abs_path if image.data_dir is not None else None,
-    )
+def _relative(path: str, workspace: pathlib.Path) -> str:
+    """``path`` relative to the workspace (POSIX; ``..`` when outside): the plan is relocatable."""
+    return pathlib.Path(os.path.relpath(path, workspace)).as_posix()
 
 
-def _chainlet_spec(
-    chainlet: ChainletDefinition,
-    graph: ChainGraph,
-    workspace: pathlib.Path,
-    files: list[pathlib.Path],
-    done: Mapping[str, ChainletSpec],
-) -> ChainletSpec:
-    config = chainlet.remote_config
-    compute = config.compute
-    dependencies = [
-        DependencySpec(name=definition_of(d.chainlet_cls).name, options=d.options)
-        for d in chainlet.dependencies
-        if d.is_chainlet
-    ]
-    user_config = (
-        chainlet.default_user_config.model_dump(mode="json")
-        if chainlet.default_user_config is not None
-        else None
-    )
-    fields: dict[str, Any] = dict(
-        name=chainlet.name,
-        import_path=_import_path(chainlet, workspace),
-        is_entrypoint=chainlet is graph.entrypoint,
-        build=_build_spec(chainlet, workspace),
-        compute=ComputeSpec(
-            cpu_count=compute.cpu_count,
-            memory=compute.memory,
-            memory_bytes=compute.memory_bytes,
-            gpu=compute.gpu,
-            gpu_count=compute.gpu_count if compute.gpu else 0,
-            predict_concurrency=compute.resolved_predict_concurrency,
+class _Planner:
+    """Turns each chainlet into a `ChainletSpec`; dependencies are planned before dependents."""
+
+    def __init__(
+        self,
+        graph: ChainGraph,
+        workspace: pathlib.Path,
+        files: list[pathlib.Path],
+        runtime: RuntimeVersion,
+        user_env: dict[str, str],
+        environment: str | None,
+    ) -> None:
+        self.graph, self.workspace, self.files, self.runtime = graph, workspace, files, runtime
+        self.user_env, self.environment = user_env, environment
+        self._code: dict[str, str] = {}
+        self._done: dict[str, ChainletSpec] = {}
+
+    def spec(self, chainlet: ChainletDefinition) -> ChainletSpec:
+        image = self._image(chainlet)
+        deployment = self._deployment(chainlet)
+        image_hash, deployment_hash = stable_hash(image), stable_hash(deployment)
+        content_hash = stable_hash({
+            "image": image_hash,
+            "deployment": deployment_hash,
+            "dependencies": {d.name: self._done[d.name].content_hash for d in deployment.dependencies},
+        })
+        spec = ChainletSpec(
+            name=chainlet.name,
+            is_entrypoint=chainlet is self.graph.entrypoint,
+            image=image,
+            deployment=deployment,
+            image_hash=image_hash,
+            deployment_hash=deployment_hash,
+            content_hash=content_hash,
+        )
+        self._done[chainlet.name] = spec
+        return spec
+
+    def code_digest(self, chainlet: ChainletDefinition) -> str:
+        """The chainlet's class, its module's shared code and the workspace's other files."""
+        if chainlet.name not in self._code:
+            file = _source_file(chainlet)
+            siblings = {
+                c.cls.__name__ for c in self.graph.chainlets
+                if c is not chainlet and _source_file(c) == file
+            }
+            digest = hashlib.sha256()
+            digest.update(ws.module_source_without(file.read_text(), siblings).encode())
+            digest.update(ws.digest_files(self.files, self.workspace, skip=file).encode())
+            self._code[chainlet.name] = digest.hexdigest()
+        return self._code[chainlet.name]
+
+    def _image(self, chainlet: ChainletDefinition) -> ImageSpec:
+        config = chainlet.remote_config
+        image: DockerImage = config.docker_image
+        base = resolve_base_image(image.base_image, gpu=config.compute.gpu is not None)
+        user_file = (
+            read_requirements_file(pathlib.Path(image.pip_requirements_file.abs_path))
+            if image.pip_requirements_file is not None else []
+        )
+        package_dirs = [pathlib.Path(p.abs_path) for p in image.external_package_dirs or []]
+        data_dir = pathlib.Path(image.data_dir.abs_path) if image.data_dir is not None else None
+        sources = SourceDigests(
+            code=self.code_digest(chainlet),
+            dependencies={
+                definition_of(d.chainlet_cls).name: self.code_digest(definition_of(d.chainlet_cls))
+                for d in chainlet.dependencies if d.is_chainlet
+            },
+            packages=[ws.digest_files(ws.workspace_files(root), root) for root in package_dirs],
+            data=ws.digest_files(ws.workspace_files(data_dir), data_dir) if data_dir else None,
+        )
+        return ImageSpec(
+            base_image=base.image,
+            python_executable=base.python_executable,
+            python_version=base.python_version,
+            python_setup=base.python_setup,
+            pip_requirements=merge_requirements(RUNTIME_REQUIREMENTS, user_file, image.pip_requirements),
+            apt_requirements=sorted(set(image.apt_requirements)),
+            external_package_dirs=[_relative(str(p), self.workspace) for p in package_dirs],
+            data_dir=_relative(str(data_dir), self.workspace) if data_dir else None,
+            sources=sources,
+            runtime=self.runtime,
+            template_version=IMAGE_TEMPLATE_VERSION,
+        )
+
+    def _deployment(self, chainlet: ChainletDefinition) -> DeploymentSpec:
+        config = chainlet.remote_config
+        compute = config.compute
+        return DeploymentSpec(
+            import_path=_import_path(chainlet, self.workspace),
+            compute=ComputeSpec(
+                cpu_count=compute.cpu_count,
+                memory=compute.memory,
+                memory_bytes=compute.memory_bytes,
+                gpu=compute.gpu,
+                gpu_count=compute.gpu_count if compute.gpu else 0,
+                predict_concurrency=compute.resolved_predict_concurrency,
+            ),
             replicas=config.replicas,
-        ),
-        assets=config.assets,
-        dependencies=dependencies,
-        user_config=user_config,
-        source_digest=_source_digest(chainlet, graph, workspace, files),
-    )
-    hashed = json.dumps(
-        {
-            "spec": ChainletSpec(**fields, content_hash="").model_dump(mode="json"),
-            "dependencies": {d.name: done[d.name].content_hash for d in dependencies},
-            "python": f"{sys.version_info.major}.{sys.version_info.minor}",
-        },
-        sort_keys=True,
-    )
-    return ChainletSpec(**fields, content_hash=hashlib.sha256(hashed.encode()).hexdigest())
+            dependencies=[
+                DependencySpec(name=definition_of(d.chainlet_cls).name, options=d.options)
+                for d in chainlet.dependencies if d.is_chainlet
+            ],
+            user_config=(
+                chainlet.default_user_config.model_dump(mode="json")
+                if chainlet.default_user_config is not None else None
+            ),
+            assets=config.assets,
+            user_env=self.user_env,
+            environment=self.environment,
+        )

@@ -1,10 +1,16 @@
-"""ChainletSpec -> RuntimeContract: the one place a target's addresses meet the plan."""
+"""ChainletSpec + layout -> RuntimeContract: the one place a target's addresses meet the plan.
+
+Paths come only from the layout: an image target passes the image's layout (what building
+returned), the local target `ChainletLayout.on_host(plan, spec)`; so an image's contract never
+holds a path of the machine that planned it.
+"""
 
 from __future__ import annotations
 
 import pathlib
 from collections.abc import Mapping
 
+from infra_chains.build.layout import ChainletLayout
 from infra_chains.plan.models import ChainletSpec, ChainPlan
 from infra_chains.public_types import ServiceDescriptor
 from infra_chains.serving.contract import RuntimeContract
@@ -19,18 +25,16 @@ def predict_url(base_url: str) -> str:
 def runtime_contract(
     plan: ChainPlan,
     spec: ChainletSpec,
+    layout: ChainletLayout,
     *,
     base_urls: Mapping[str, str],
     port: int,
     host: str = "127.0.0.1",
-    workspace_dir: pathlib.Path | None = None,
     secrets_dir: pathlib.Path | None = None,
-    data_dir: pathlib.Path | None = None,
 ) -> RuntimeContract:
-    """The contract for ``spec``, its dependencies reached at ``base_urls[name]``.
+    """The contract for ``spec`` laid out as ``layout``, its dependencies at ``base_urls[name]``.
 
-    Paths default to where the plan found them (the local target); image-based targets pass the
-    paths inside the image.
+    ``secrets_dir`` is where the target puts this chainlet's secret files (not part of an image).
     """
     services = {
         dependency.name: ServiceDescriptor(
@@ -44,13 +48,13 @@ def runtime_contract(
         chain_name=plan.chain_name,
         chainlet_name=spec.name,
         import_path=spec.import_path,
-        workspace_dir=workspace_dir or pathlib.Path(spec.build.workspace_dir),
-        extra_python_paths=[pathlib.Path(p) for p in spec.build.external_package_dirs],
+        workspace_dir=pathlib.Path(layout.workspace_dir),
+        extra_python_paths=[pathlib.Path(p) for p in layout.package_dirs],
         chainlet_to_service=services,
-        user_env=plan.user_env,
+        user_env=spec.deployment.user_env,
         user_config=spec.user_config,
-        environment=plan.environment,
-        data_dir=data_dir or (pathlib.Path(spec.build.data_dir) if spec.build.data_dir else None),
+        environment=spec.deployment.environment,
+        data_dir=pathlib.Path(layout.data_dir) if layout.data_dir is not None else None,
         secrets_dir=secrets_dir if spec.secret_keys else None,
         host=host,
         port=port,

@@ -1,4 +1,4 @@
-"""ChainGraph -> ChainPlan: determinism, hashes, import paths, build specs."""
+"""ChainGraph -> ChainPlan: determinism, image and deployment parts, hashes, import paths."""
 
 from __future__ import annotations
 
@@ -10,7 +10,15 @@ import pytest
 from infra_chains.errors import ChainsUsageError
 from infra_chains.framework.graph import build_graph
 from infra_chains.framework.loading import load_entrypoint
-from infra_chains.plan import ChainPlan, default_chain_name, make_plan, validate_chain_name
+from infra_chains.plan import (
+    ChainPlan,
+    RuntimeVersion,
+    default_chain_name,
+    make_plan,
+    validate_chain_name,
+)
+from infra_chains.plan.base_images import CUDA_IMAGE, VENV_PYTHON
+from infra_chains.plan.runtime import RUNTIME_REQUIREMENTS
 
 CHAIN = '''
 import pydantic
@@ -59,8 +67,13 @@ def write_chain(directory: pathlib.Path, name: str, source: str = CHAIN) -> path
     return path
 
 
-def plan_of(path: pathlib.Path, name: str = "demo") -> ChainPlan:
-    return make_plan(build_graph(load_entrypoint(path)), name, user_env={"mode": "dev"})
+def plan_of(path: pathlib.Path, name: str = "demo", runtime: RuntimeVersion | None = None) -> ChainPlan:
+    return make_plan(build_graph(load_entrypoint(path)), name, user_env={"mode": "dev"},
+                     runtime=runtime)
+
+
+def hashes(plan: ChainPlan, kind: str) -> dict[str, str]:
+    return {c.name: getattr(c, kind) for c in plan.chainlets}
 
 
 def test_plan_lists_chainlets_in_dependency_order(tmp_path: pathlib.Path) -> None:
@@ -80,20 +93,142 @@ def test_plan_is_deterministic(tmp_path: pathlib.Path) -> None:
     assert first == second
 
 
-def test_build_spec_merges_requirements_and_resolves_compute(tmp_path: pathlib.Path) -> None:
+def test_image_part_merges_requirements_and_resolves_compute(tmp_path: pathlib.Path) -> None:
     entry = plan_of(write_chain(tmp_path, "build_chain")).chainlet("Entry")
-    assert entry.build.pip_requirements == ["requests==2.32.0", "numpy>=1.26"]
-    assert entry.build.base_image == "python:3.11-slim"
+    assert entry.image.pip_requirements == [*RUNTIME_REQUIREMENTS, "requests==2.32.0", "numpy>=1.26"]
+    assert entry.image.base_image == "python:3.11-slim"
+    assert entry.image.python_version == "3.11"
     assert entry.compute.predict_concurrency == 2
     assert entry.secret_keys == ["token"]
 
 
-def test_gpu_chainlet_gets_a_cuda_base_image(tmp_path: pathlib.Path) -> None:
+def test_gpu_chainlet_gets_a_cuda_base_image_with_a_python(tmp_path: pathlib.Path) -> None:
     source = CHAIN.replace('cpu_count=2, predict_concurrency="cpu_count"', 'gpu="a10g:2"')
     entry = plan_of(write_chain(tmp_path, "gpu_chain", source)).chainlet("Entry")
     assert entry.compute.gpu == "A10G"
     assert entry.compute.gpu_count == 2
-    assert entry.build.base_image.startswith("nvidia/cuda:")
+    assert entry.image.base_image == CUDA_IMAGE
+    assert (entry.image.python_executable, entry.image.python_setup) == (VENV_PYTHON, "apt-venv")
+    assert entry.image.python_version == "3.12"
+
+
+def test_python_older_than_the_runtime_is_rejected_naming_the_chainlet(tmp_path: pathlib.Path) -> None:
+    source = CHAIN.replace("pip_requirements=[", "base_image=chains.BasetenImage.PY310, pip_requirements=[")
+    path = write_chain(tmp_path, "old_python_chain", source)
+    with pytest.raises(ChainsUsageError) as error:
+        plan_of(path)
+    message = str(error.value)
+    assert "Chainlet Entry (" in message and "old_python_chain.py:" in message
+    assert "BasetenImage.PY310 gives Python 3.10" in message
+    assert "use BasetenImage.PY311 or newer, or a CustomImage" in message
+
+
+def test_custom_image_is_used_as_given_even_with_a_gpu(tmp_path: pathlib.Path) -> None:
+    source = CHAIN.replace(
+        "pip_requirements=[",
+        'base_image=chains.CustomImage(image="my/cuda:py3.13", python_executable_path="/py/bin/python"), '
+        "pip_requirements=[",
+    ).replace('cpu_count=2, predict_concurrency="cpu_count"', 'gpu="T4"')
+    entry = plan_of(write_chain(tmp_path, "custom_image_chain", source)).chainlet("Entry")
+    assert (entry.image.base_image, entry.image.python_executable) == ("my/cuda:py3.13", "/py/bin/python")
+    assert entry.image.python_setup == "image" and entry.image.python_version is None
+
+
+def test_the_same_chain_in_two_folders_has_the_same_hashes(tmp_path: pathlib.Path) -> None:
+    source = CHAIN.replace(
+        "pip_requirements=[",
+        'external_package_dirs=[chains.make_abs_path_here("../shared")], '
+        'data_dir=chains.make_abs_path_here("data"), pip_requirements=[',
+    )
+    for folder in ("one", "two"):
+        write_chain(tmp_path / folder / "chain", "copied_chain", source)
+        (tmp_path / folder / "shared").mkdir()
+        (tmp_path / folder / "shared" / "helpers.py").write_text("X = 1\n")
+        (tmp_path / folder / "chain" / "data").mkdir()
+        (tmp_path / folder / "chain" / "data" / "weights.bin").write_bytes(b"\0" * 8)
+    one = plan_of(tmp_path / "one" / "chain" / "copied_chain.py")
+    two = plan_of(tmp_path / "two" / "chain" / "copied_chain.py")
+    assert one.workspace_dir != two.workspace_dir  # recorded, never hashed
+    for kind in ("image_hash", "deployment_hash", "content_hash"):
+        assert hashes(one, kind) == hashes(two, kind)
+    entry = one.chainlet("Entry").image
+    assert (entry.external_package_dirs, entry.data_dir) == (["../shared"], "data")
+    assert str(tmp_path) not in one.chainlet("Entry").model_dump_json()
+
+
+def test_replicas_and_compute_change_the_deployment_hash_not_the_image(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same source, other settings (as a stack's config gives them): the image is reused.
+
+    (Editing the settings *in* the chain file is a source change: the file is in the image.)
+    """
+    source = "import os\n" + CHAIN.replace(
+        'compute=chains.Compute(cpu_count=2, predict_concurrency="cpu_count"),',
+        'compute=chains.Compute(cpu_count=int(os.environ["CPUS"])), '
+        'replicas=int(os.environ["REPLICAS"]),',
+    )
+    plans = []
+    for folder, cpus, replicas in (("small", "1", "1"), ("large", "4", "3")):
+        monkeypatch.setenv("CPUS", cpus)
+        monkeypatch.setenv("REPLICAS", replicas)
+        plans.append(plan_of(write_chain(tmp_path / folder, "scale_chain", source)))
+    small, large = plans
+    assert (large.chainlet("Entry").replicas, large.chainlet("Entry").compute.cpu_count) == (3, 4)
+    assert hashes(large, "image_hash") == hashes(small, "image_hash")
+    assert large.chainlet("Entry").deployment_hash != small.chainlet("Entry").deployment_hash
+    assert large.chainlet("Entry").content_hash != small.chainlet("Entry").content_hash
+    assert large.chainlet("Mid").content_hash == small.chainlet("Mid").content_hash
+
+
+def test_a_requirement_changes_the_image_hash(tmp_path: pathlib.Path) -> None:
+    path = write_chain(tmp_path, "requirement_chain")
+    before = plan_of(path)
+    (tmp_path / "requirements.txt").write_text("requests==2.32.3\n")
+    after = plan_of(path)
+    assert after.chainlet("Entry").image.pip_requirements[-2] == "requests==2.32.3"
+    assert after.chainlet("Entry").image_hash != before.chainlet("Entry").image_hash
+    assert after.chainlet("Entry").deployment_hash == before.chainlet("Entry").deployment_hash
+
+
+def test_another_runtime_changes_every_image_hash(tmp_path: pathlib.Path) -> None:
+    path = write_chain(tmp_path, "runtime_chain")
+    base = plan_of(path, runtime=RuntimeVersion(version="0.1.0", digest="a"))
+    edited = plan_of(path, runtime=RuntimeVersion(version="0.1.0", digest="b"))
+    upgraded = plan_of(path, runtime=RuntimeVersion(version="0.2.0", digest="a"))
+    for other in (edited, upgraded):
+        assert all(hashes(other, "image_hash")[n] != h for n, h in hashes(base, "image_hash").items())
+        assert hashes(other, "deployment_hash") == hashes(base, "deployment_hash")
+
+
+def test_the_default_runtime_is_this_installation(tmp_path: pathlib.Path) -> None:
+    from infra_chains.plan.runtime import current_runtime
+
+    plan = plan_of(write_chain(tmp_path, "installed_runtime_chain"))
+    assert plan.chainlet("Leaf").image.runtime == current_runtime()
+
+
+def test_deployment_part_holds_what_runs_the_image(tmp_path: pathlib.Path) -> None:
+    path = write_chain(tmp_path, "deployment_chain")
+    graph = build_graph(load_entrypoint(path))
+    plan = make_plan(graph, "demo", user_env={"mode": "dev"}, environment="staging")
+    mid = plan.chainlet("Mid").deployment
+    assert (mid.user_env, mid.environment, mid.replicas) == ({"mode": "dev"}, "staging", 1)
+    other_env = make_plan(graph, "demo", user_env={"mode": "prod"}, environment="staging")
+    assert hashes(other_env, "image_hash") == hashes(plan, "image_hash")
+    assert all(hashes(other_env, "deployment_hash")[n] != h
+               for n, h in hashes(plan, "deployment_hash").items())
+
+
+def test_a_dependency_edit_changes_its_dependents_image(tmp_path: pathlib.Path) -> None:
+    """A dependent's stubs are made from the dependency's class in the dependent's image."""
+    path = write_chain(tmp_path, "stub_chain")
+    before = plan_of(path)
+    path.write_text(path.read_text().replace("return text.upper()", "return text.lower()"))
+    after = plan_of(path)
+    assert after.chainlet("Mid").image_hash != before.chainlet("Mid").image_hash
+    assert after.chainlet("Entry").image_hash == before.chainlet("Entry").image_hash
+    assert after.chainlet("Entry").content_hash != before.chainlet("Entry").content_hash
 
 
 def test_editing_one_chainlet_changes_only_its_hash_and_its_dependents(tmp_path: pathlib.Path) -> None:

@@ -20,12 +20,15 @@ def plan_with_secrets(**by_chainlet: list[str]) -> ChainPlan:
     chainlets = []
     for name, keys in by_chainlet.items():
         chainlets.append({
-            "name": name, "import_path": f"m:{name}", "is_entrypoint": False,
-            "build": {"base_image": "python:3.11-slim", "workspace_dir": "/w"},
-            "compute": {"cpu_count": 1, "memory": "2Gi", "memory_bytes": 1, "gpu": None,
-                        "gpu_count": 0, "predict_concurrency": 1, "replicas": 1},
-            "assets": {"secret_keys": keys}, "dependencies": [], "user_config": None,
-            "source_digest": "s", "content_hash": "h",
+            "name": name, "is_entrypoint": False,
+            "image": {"base_image": "python:3.11-slim", "sources": {"code": "s"},
+                      "runtime": {"version": "0", "digest": "r"}, "template_version": 1},
+            "deployment": {
+                "import_path": f"m:{name}", "assets": {"secret_keys": keys},
+                "compute": {"cpu_count": 1, "memory": "2Gi", "memory_bytes": 1, "gpu": None,
+                            "gpu_count": 0, "predict_concurrency": 1},
+            },
+            "image_hash": "i", "deployment_hash": "d", "content_hash": "h",
         })
     return ChainPlan.model_validate({
         "chain_name": "c", "entrypoint": next(iter(by_chainlet)), "user_env": {},

@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 
+from infra_chains.build.layout import ChainletLayout
 from infra_chains.chain_service import ChainService
 from infra_chains.errors import ChainsUsageError, DeploymentError
 from infra_chains.plan.models import ChainPlan
@@ -174,7 +175,8 @@ class LocalTarget(Target):
             if spec.secret_keys:
                 write_secret_files(secrets_dir, values)
             contract = runtime_contract(
-                plan, spec, base_urls=base_urls, port=ports[spec.name], secrets_dir=secrets_dir
+                plan, spec, ChainletLayout.on_host(plan, spec, self._python),
+                base_urls=base_urls, port=ports[spec.name], secrets_dir=secrets_dir,
             )
             contract_file = chain_dir.contracts / f"{spec.name}.json"
             contract.write(contract_file)
