@@ -27,6 +27,7 @@ from infra_chains.errors import ChainsUsageError, DeploymentError
 from infra_chains.plan.models import ChainPlan
 from infra_chains.public_types import DeployedChainlet
 from infra_chains.plan.names import is_valid_chain_name, validate_chain_name, validate_chainlet_name
+from infra_chains.targets.access import ensure_chain_token, loopback_hosts, with_chain_access
 from infra_chains.targets.base import (
     ChainletInfo,
     ChainletProgress,
@@ -168,6 +169,7 @@ class LocalTarget(Target):
         ports = _assign_ports([s.name for s in plan.chainlets], old_ports)
         base_urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
         key = _fingerprint_key(chain_dir)
+        token_file = ensure_chain_token(chain_dir.secrets)  # one per chain, kept across pushes
         chainlets: list[DesiredChainlet] = []
         for spec in plan.chainlets:
             secrets_dir = chain_dir.secrets / spec.name
@@ -177,6 +179,10 @@ class LocalTarget(Target):
             contract = runtime_contract(
                 plan, spec, ChainletLayout.on_host(plan, spec, self._python),
                 base_urls=base_urls, port=ports[spec.name], secrets_dir=secrets_dir,
+            )
+            contract = with_chain_access(
+                contract, entrypoint=spec.name == plan.entrypoint, token_file=token_file,
+                allowed_hosts=loopback_hosts(ports[spec.name]),
             )
             contract_file = chain_dir.contracts / f"{spec.name}.json"
             contract.write(contract_file)
