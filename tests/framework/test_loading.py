@@ -52,3 +52,11 @@ def test_a_name_that_cannot_be_a_module_part_is_refused_with_the_fix(tmp_path: p
         load_entrypoint(path)
     message = str(info.value)
     assert repr(name[:-3]) in message and "rename it to" in message
+
+
+def test_two_files_of_one_module_name_load_as_themselves(tmp_path: pathlib.Path) -> None:
+    for directory, cls in (("one", "First"), ("two", "Second")):
+        (tmp_path / directory).mkdir()
+        (tmp_path / directory / "same-name.py").write_text(textwrap.dedent(CHAIN).replace("Hello", cls))
+    assert load_entrypoint(tmp_path / "one" / "same-name.py").__name__ == "First"
+    assert load_entrypoint(tmp_path / "two" / "same-name.py").__name__ == "Second"
