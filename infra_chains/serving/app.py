@@ -266,9 +266,10 @@ class ChainletApp:
     def _check_caller(self, host: bytes, credential: bytes, content_type: bytes) -> None:
         """Refuse what a chain's own callers never send: another Host, no or a wrong credential,
         another content type (in that order: the cheapest and the least telling first)."""
-        if self._hosts is not None:
+        hosts = self._hosts
+        if hosts is not None and host not in hosts:
             host = host.lower()
-            if host not in self._hosts and _strip_port(host) not in self._hostnames:
+            if host not in hosts and _strip_port(host) not in self._hostnames:
                 raise _Reject(400, "HostNotAllowed", f"Host header {_short(host.decode('latin-1'))} "
                               f"is not one chainlet `{self.name}` answers to (`allowed_hosts` in its "
                               "runtime contract); call it by the address its chain was given.")
