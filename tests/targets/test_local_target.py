@@ -101,7 +101,9 @@ def test_cli_push_run_status_logs_down(
     capsys.readouterr()
 
     secrets_dir = state_root / "chains" / "cli" / "secrets"
-    assert (secrets_dir / "Leaf" / "tag_secret").read_text() == "abcdef"
+    # One directory per set of values (a failed push never overwrites the running one's).
+    [leaf_secrets] = (secrets_dir / "Leaf").iterdir()
+    assert (leaf_secrets / "tag_secret").read_text() == "abcdef"
     running = [c["pid"] for c in status["chainlets"]] + [status["supervisor_pid"]]
     ports = [c["port"] for c in status["chainlets"]]
     assert main(["down", "cli"]) == 0

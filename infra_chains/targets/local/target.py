@@ -3,6 +3,15 @@
 Push writes the desired state (contracts, ports, secrets) and lets the chain's supervisor
 (`supervisor.py`) make it so; ports are kept per chainlet name across pushes, so URLs, the
 entrypoint's above all, stay stable and unchanged chainlets keep running untouched.
+
+What a desired state names is content-addressed and never overwritten: each contract
+(``contracts/<chainlet>.<digest>.json``), the secrets it reads (``secrets/<chainlet>/<digest>/``)
+and the snapshot of the pushed files it runs from (``snapshots/<digest>/``, see `snapshot.py`).
+So a restart runs what was pushed, and a failed push can be rolled back by restoring the previous
+``desired.json``: the supervisor keeps the old version serving until a new one is ready, push
+waits for the *new* generation only (generations never repeat, and a dead supervisor's state
+file is discarded), and files no desired state names any more are collected. The supervisor
+starts with an allow-listed environment (`environ.py`).
 """
 
 from __future__ import annotations
@@ -23,8 +32,10 @@ from collections.abc import Iterator, Mapping
 
 from infra_chains.build.layout import ChainletLayout
 from infra_chains.chain_service import ChainService
-from infra_chains.errors import ChainsUsageError, DeploymentError
+from infra_chains.errors import ChainsUsageError, ConfigError, DeploymentError
 from infra_chains.plan.models import ChainPlan
+from infra_chains.plan.workspace import workspace_files
+from infra_chains.serving.contract import RuntimeContract
 from infra_chains.public_types import DeployedChainlet
 from infra_chains.plan.names import is_valid_chain_name, validate_chain_name, validate_chainlet_name
 from infra_chains.targets.access import ensure_chain_token, loopback_hosts, with_chain_access
@@ -38,10 +49,13 @@ from infra_chains.targets.base import (
     Target,
 )
 from infra_chains.targets.contracts import predict_url, runtime_contract
+from infra_chains.targets.local import processes, snapshot
+from infra_chains.targets.local.environ import supervisor_environment
 from infra_chains.targets.local.logs import follow_logs
 from infra_chains.targets.local.state import (
     KEPT_STATUSES,
     ChainDir,
+    ChainletState as ChainletStateLocal,
     ChainletStatus as ChainletStatusLocal,
     ChainState,
     DesiredChainlet,
@@ -50,7 +64,7 @@ from infra_chains.targets.local.state import (
     pid_alive,
     write_atomic,
 )
-from infra_chains.targets.secrets import write_secret_files
+from infra_chains.targets.secrets import resolve_secrets, write_secret_files
 
 LOG_TAIL_LINES = 30
 _DAEMON_LAUNCHER = (
@@ -94,12 +108,12 @@ class LocalChainService(ChainService):
 
     def get_info(self) -> list[DeployedChainlet]:
         state = self.state()
-        supervised = pid_alive(state.supervisor_pid)
+        supervised = processes.is_supervisor(state.supervisor_pid, self._dir)
         return [
             DeployedChainlet(
                 name=c.name,
                 is_entrypoint=c.name == state.entrypoint,
-                status=shared_status(c.status) if supervised else "stopped",
+                status=shared_status(c.status) if supervised else _unsupervised_status(c),
                 logs_url=pathlib.Path(c.log_file).as_uri(),
                 url=predict_url(c.url),
             )
@@ -130,78 +144,164 @@ class LocalTarget(Target):
         ready_timeout_sec: float = 60.0,
         on_progress: ProgressCallback | None = None,
     ) -> LocalChainService:
+        """Make the chain run ``plan``; a running chain is only ever replaced by a ready one.
+
+        What can be refused (a missing secret, a bad name) is checked before the chain's
+        directory is touched. A first push that fails stops and removes everything it started; a
+        re-push that fails is rolled back: the previous desired state is restored and the
+        supervisor, which kept the old processes serving, is told, and the error says so.
+        """
+        values = resolve_secrets(plan, secrets, environ={})  # MissingSecretsError names them all
         chain_dir = self._dir(plan.chain_name)
         with chain_dir.locked():
-            chain_dir.create()
-            previous = chain_dir.read_state()
-            previous = previous if isinstance(previous, ChainState) else None
-            if previous is not None and not pid_alive(previous.supervisor_pid):
-                _kill_chainlets(previous)  # a crashed supervisor's orphans
-                previous = None
-            desired = self._desired_state(plan, secrets, chain_dir, previous, ready_timeout_sec)
-            changed = {c.name for c in desired.chainlets} - _unchanged(previous, desired)
-            if previous is not None and not changed and all(c.status == "ready" for c in previous.chainlets):
-                if on_progress is not None:
-                    on_progress(_progress(previous, changed))
-                return LocalChainService(chain_dir)  # nothing changed: start nothing
-            write_atomic(chain_dir.plan, plan.model_dump_json(indent=2))
-            write_atomic(chain_dir.desired, desired.model_dump_json(indent=2))
-            if previous is not None:
-                os.kill(previous.supervisor_pid, signal.SIGHUP)
-            else:
-                self._spawn_supervisor(chain_dir, pathlib.Path(plan.workspace_dir))
+            previous = chain_dir.read_desired() if chain_dir.exists() else None
             try:
-                self._wait_ready(chain_dir, desired, changed, on_progress)
-            except DeploymentError:
-                _stop(chain_dir)
+                return self._deploy_locked(plan, values, chain_dir, previous, ready_timeout_sec, on_progress)
+            except BaseException:
+                if previous is None:
+                    _stop(chain_dir)  # a first push leaves nothing behind, whatever went wrong
                 raise
+
+    def _deploy_locked(
+        self,
+        plan: ChainPlan,
+        values: Mapping[str, str],
+        chain_dir: ChainDir,
+        previous: DesiredState | None,
+        ready_timeout_sec: float,
+        on_progress: ProgressCallback | None,
+    ) -> LocalChainService:
+        chain_dir.create()
+        state = chain_dir.read_state()
+        last_generation = max(previous.generation if previous else 0, state.generation if state else 0)
+        if state is not None and not processes.is_supervisor(state.supervisor_pid, chain_dir):
+            # The supervisor died: its chainlets may still serve, unsupervised, on the chain's
+            # ports. Replace them, and never read its state file again: it describes the past.
+            _retire_orphans(chain_dir)
+            state = None
+        desired = self._desired_state(plan, values, chain_dir, previous, last_generation + 1,
+                                      ready_timeout_sec)
+        changed = {c.name for c in desired.chainlets} - _unchanged(state, desired)
+        if state is not None and not changed and all(c.status == "ready" for c in state.chainlets):
+            if on_progress is not None:
+                on_progress(_progress(state, changed))
+            _collect(chain_dir, [d for d in (previous, desired) if d is not None])
+            return LocalChainService(chain_dir)  # nothing changed: start nothing
+        previous_plan = chain_dir.plan.read_text() if previous is not None else None
+        write_atomic(chain_dir.plan, plan.model_dump_json(indent=2))
+        self._apply(chain_dir, desired)
+        try:
+            self._wait_ready(chain_dir, desired, changed, on_progress)
+        except BaseException as exc:
+            if previous is None:
+                if isinstance(exc, DeploymentError):
+                    raise DeploymentError(
+                        f"{exc}\nEvery process of chain {chain_dir.name!r} was stopped."
+                    ) from exc
+                raise
+            if previous_plan is not None:
+                write_atomic(chain_dir.plan, previous_plan)
+            self._roll_back(chain_dir, previous, desired, exc)
+            raise
+        _collect(chain_dir, [d for d in (previous, desired) if d is not None])
         return LocalChainService(chain_dir)
+
+    def _apply(self, chain_dir: ChainDir, desired: DesiredState) -> None:
+        """Hand ``desired`` to the chain's supervisor, starting one if none runs."""
+        write_atomic(chain_dir.desired, desired.model_dump_json(indent=2))
+        state = chain_dir.read_state()
+        if state is not None and processes.is_supervisor(state.supervisor_pid, chain_dir):
+            os.kill(state.supervisor_pid, signal.SIGHUP)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                chain_dir.state.unlink()  # a dead supervisor's: never mistaken for the new one's
+            self._spawn_supervisor(chain_dir)
+
+    def _roll_back(
+        self, chain_dir: ChainDir, previous: DesiredState, failed: DesiredState, error: BaseException
+    ) -> None:
+        """Restore ``previous`` (under a new generation) and wait until it serves again.
+
+        Raises a `DeploymentError` that says what failed and that the chain was rolled back; a
+        non-deployment error (Ctrl-C) is re-raised by the caller once the chain is restored.
+        """
+        restored = previous.model_copy(update={"generation": failed.generation + 1})
+        self._apply(chain_dir, restored)
+        try:
+            self._wait_ready(chain_dir, restored, set(), None)
+        except DeploymentError as second:
+            raise DeploymentError(
+                f"{error}\nRolling chain {chain_dir.name!r} back to its previous version failed "
+                f"too: {second}"
+            ) from error
+        finally:
+            _collect(chain_dir, [restored, failed])
+        if isinstance(error, DeploymentError):
+            raise DeploymentError(
+                f"{error}\nRolled back: chain {chain_dir.name!r} keeps serving its previous version "
+                "at the same URL; fix the error and push again."
+            ) from error
 
     def _desired_state(
         self,
         plan: ChainPlan,
         secrets: Mapping[str, str],
         chain_dir: ChainDir,
-        previous: ChainState | None,
+        previous: DesiredState | None,
+        generation: int,
         ready_timeout_sec: float,
     ) -> DesiredState:
-        old_ports = {c.name: c.port for c in previous.chainlets} if previous else {}
-        ports = _assign_ports([s.name for s in plan.chainlets], old_ports)
+        old = {c.name: c for c in previous.chainlets} if previous else {}
+        ports = _assign_ports([s.name for s in plan.chainlets], {n: c.port for n, c in old.items()})
         base_urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
         key = _fingerprint_key(chain_dir)
         token_file = ensure_chain_token(chain_dir.secrets)  # one per chain, kept across pushes
+        snapshots = _Snapshots(chain_dir.path / "snapshots")
         chainlets: list[DesiredChainlet] = []
         for spec in plan.chainlets:
-            secrets_dir = chain_dir.secrets / spec.name
             values = {k: secrets[k] for k in spec.secret_keys}
-            if spec.secret_keys:
-                write_secret_files(secrets_dir, values)
-            contract = runtime_contract(
-                plan, spec, ChainletLayout.on_host(plan, spec, self._python),
-                base_urls=base_urls, port=ports[spec.name], secrets_dir=secrets_dir,
-            )
-            contract = with_chain_access(
-                contract, entrypoint=spec.name == plan.entrypoint, token_file=token_file,
-                allowed_hosts=loopback_hosts(ports[spec.name]),
-            )
-            contract_file = chain_dir.contracts / f"{spec.name}.json"
-            contract.write(contract_file)
+            # Content-addressed, like everything a desired state names: a failed push never
+            # overwrites what the running version reads when it restarts.
+            secrets_dir = chain_dir.secrets / spec.name / _keyed_digest(key, values)
+            host_layout = ChainletLayout.on_host(plan, spec, self._python)
+
+            def contract_for(layout: ChainletLayout) -> RuntimeContract:
+                contract = runtime_contract(
+                    plan, spec, layout, base_urls=base_urls, port=ports[spec.name], secrets_dir=secrets_dir,
+                )
+                return with_chain_access(
+                    contract, entrypoint=spec.name == plan.entrypoint, token_file=token_file,
+                    allowed_hosts=loopback_hosts(ports[spec.name]),
+                )
+
+            contract = contract_for(host_layout)
             # Keyed hash: a changed secret restarts its chainlet, yet no state file can be used
-            # to guess a secret's value.
+            # to guess a secret's value. It covers the contract as laid out on the host, not the
+            # snapshot, so a chainlet whose code did not change keeps running.
             fingerprint = hmac.new(key, digestmod=hashlib.sha256)
             fingerprint.update(contract.model_dump_json().encode())
             fingerprint.update(self._python.encode())
             for name in sorted(values):
                 fingerprint.update(f"\0{name}\0{values[name]}".encode())
+            fingerprint_text = f"{spec.content_hash[:16]}-{fingerprint.hexdigest()[:32]}"
+            kept = old.get(spec.name)
+            if kept is not None and kept.fingerprint == fingerprint_text and pathlib.Path(kept.contract_file).is_file():
+                contract_file = pathlib.Path(kept.contract_file)  # unchanged: keep its snapshot
+            else:
+                if spec.secret_keys:
+                    write_secret_files(secrets_dir, values)
+                text = contract_for(snapshots.layout(host_layout)).model_dump_json(indent=2)
+                digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+                contract_file = chain_dir.contracts / f"{spec.name}.{digest}.json"
+                write_atomic(contract_file, text)
             chainlets.append(DesiredChainlet(
                 name=spec.name,
                 content_hash=spec.content_hash,
-                fingerprint=f"{spec.content_hash[:16]}-{fingerprint.hexdigest()[:32]}",
+                fingerprint=fingerprint_text,
                 port=ports[spec.name],
                 contract_file=str(contract_file),
                 log_file=str(chain_dir.logs / f"{spec.name}.log"),
             ))
-        generation = (previous.generation + 1) if previous else 1
         return DesiredState(
             generation=generation,
             chain_name=plan.chain_name,
@@ -211,20 +311,23 @@ class LocalTarget(Target):
             chainlets=chainlets,
         )
 
-    def _spawn_supervisor(self, chain_dir: ChainDir, workspace: pathlib.Path) -> None:
-        command = [self._python, "-m", "infra_chains.targets.local.supervisor", str(chain_dir.path)]
+    def _spawn_supervisor(self, chain_dir: ChainDir) -> None:
+        command = [self._python, "-m", processes.SUPERVISOR_MODULE, str(chain_dir.path)]
         with open(chain_dir.supervisor_log, "ab") as log:
             # A stdlib-only launcher forks, the child starts a session of its own and becomes
             # the supervisor, and the launcher exits at once: push holds no child process, the
             # supervisor outlives the terminal, and one killpg stops it with its chainlets.
             # (Daemonizing inside the supervisor would make push wait for its imports, ~0.3 s.)
+            # The environment is an allow-list (environ.py): the shell's credentials stay there.
+            # The working directory is the chain's own, which outlives any workspace edit.
             launcher = subprocess.run(
                 [self._python, "-c", _DAEMON_LAUNCHER, *command],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 close_fds=True,
-                cwd=workspace,
+                cwd=chain_dir.path,
+                env=supervisor_environment(),
                 timeout=SUPERVISOR_START_SEC,
             )
         if launcher.returncode != 0:
@@ -274,7 +377,7 @@ class LocalTarget(Target):
     def status(self, chain_name: str) -> ChainStatus:
         service = self.service(chain_name)
         state = service.state()
-        supervised = pid_alive(state.supervisor_pid)
+        supervised = processes.is_supervisor(state.supervisor_pid, service.chain_dir)
         entry = state.entrypoint_state
         return ChainStatus(
             name=chain_name,
@@ -286,13 +389,13 @@ class LocalTarget(Target):
             chainlets=[
                 ChainletInfo(
                     name=c.name,
-                    status=shared_status(c.status) if supervised else "stopped",
+                    status=shared_status(c.status) if supervised else _unsupervised_status(c),
                     is_entrypoint=c.name == state.entrypoint,
                     url=predict_url(c.url),
                     restarts=c.restarts,
                     content_hash=c.content_hash[:12],
                     message=c.message,
-                    pid=c.pid if supervised else None,
+                    pid=c.pid if supervised or _unsupervised_status(c) == "unsupervised" else None,
                     port=c.port,
                 )
                 for c in state.chainlets
@@ -347,6 +450,12 @@ def shared_status(status: ChainletStatusLocal) -> ChainletStatus:
     return "restarting" if status == "crashed" else status
 
 
+def _unsupervised_status(chainlet: ChainletStateLocal) -> ChainletStatus:
+    """A chainlet whose supervisor died: still serving on its own, or gone."""
+    alive = chainlet.pid is not None and pid_alive(chainlet.pid) and _is_chainlet_process(chainlet.pid)
+    return "unsupervised" if alive else "stopped"
+
+
 def _environment(chain_dir: ChainDir) -> str | None:
     try:
         return ChainPlan.model_validate_json(chain_dir.plan.read_text()).environment
@@ -398,6 +507,76 @@ def _fingerprint_key(chain_dir: ChainDir) -> bytes:
     return key
 
 
+class _Snapshots:
+    """The snapshots one push takes: each source directory copied once, however many use it."""
+
+    def __init__(self, store: pathlib.Path) -> None:
+        self._store = store
+        self._taken: dict[str, str] = {}
+
+    def _take(self, directory: str) -> str:
+        if directory not in self._taken:
+            root = pathlib.Path(directory)
+            self._taken[directory] = str(snapshot.take(workspace_files(root), root, self._store))
+        return self._taken[directory]
+
+    def layout(self, host: ChainletLayout) -> ChainletLayout:
+        """``host`` with the workspace, package dirs and data dir replaced by their snapshots."""
+        return host.model_copy(update={
+            "workspace_dir": self._take(host.workspace_dir),
+            "package_dirs": [self._take(p) for p in host.package_dirs],
+            "data_dir": self._take(host.data_dir) if host.data_dir is not None else None,
+        })
+
+
+def _keyed_digest(key: bytes, values: Mapping[str, str]) -> str:
+    digest = hmac.new(key, digestmod=hashlib.sha256)
+    for name in sorted(values):
+        digest.update(f"\0{name}\0{values[name]}".encode())
+    return digest.hexdigest()[:16]
+
+
+def _collect(chain_dir: ChainDir, keep: list[DesiredState]) -> None:
+    """Remove the contracts, snapshots and secret directories none of ``keep`` refers to.
+
+    Push keeps the previous desired state's files as well as the new one's: an unchanged
+    chainlet still runs from the snapshot it started with, and a rollback needs them all.
+    """
+    contracts = {pathlib.Path(c.contract_file) for desired in keep for c in desired.chainlets}
+    snapshots: set[pathlib.Path] = set()
+    secret_dirs: set[pathlib.Path] = set()
+    for path in contracts:
+        try:
+            contract = RuntimeContract.read(path)
+        except ConfigError:
+            continue
+        snapshots.update([contract.workspace_dir, *contract.extra_python_paths])
+        if contract.data_dir is not None:
+            snapshots.add(contract.data_dir)
+        if contract.secrets_dir is not None:
+            secret_dirs.add(contract.secrets_dir)
+    for path in chain_dir.contracts.glob("*.json"):
+        if path not in contracts:
+            path.unlink(missing_ok=True)
+    snapshot.collect(chain_dir.path / "snapshots", snapshots)
+    for chainlet_dir in (p for p in chain_dir.secrets.iterdir() if p.is_dir()):
+        for values_dir in chainlet_dir.iterdir():
+            if values_dir not in secret_dirs:
+                shutil.rmtree(values_dir, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            chainlet_dir.rmdir()  # only when empty
+
+
+def _retire_orphans(chain_dir: ChainDir) -> None:
+    """Stop the chainlets a dead supervisor left serving, so a new one can take their ports."""
+    left = processes.kill_and_wait(processes.chainlets(chain_dir))
+    if left:
+        raise DeploymentError(
+            f"Chain {chain_dir.name!r}: processes {left} of its dead supervisor did not exit; "
+            "stop them and push again."
+        )
+
+
 def _tail(path: pathlib.Path, lines: int = LOG_TAIL_LINES) -> str:
     try:
         text = path.read_text(errors="replace")
@@ -411,8 +590,7 @@ def _failure_message(chain_dir: ChainDir, chainlet: str, reason: str | None) -> 
     log = chain_dir.logs / f"{chainlet}.log"
     return (
         f"Chainlet {chainlet!r} of chain {chain_dir.name!r} failed: {reason or 'unknown reason'}.\n"
-        f"Last lines of its log ({log}):\n{_tail(log)}\n"
-        f"Every process of chain {chain_dir.name!r} was stopped."
+        f"Last lines of its log ({log}):\n{_tail(log)}"
     )
 
 
@@ -424,29 +602,33 @@ def _supervisor_failure(chain_dir: ChainDir) -> str:
 
 
 def _stop(chain_dir: ChainDir) -> None:
-    """Stop the supervisor (which stops its chainlets), then remove the chain's directory."""
+    """Stop the supervisor (which stops its chainlets), then remove the chain's directory.
+
+    The supervisors and chainlets are found in /proc as well as in the state file, which a
+    supervisor that died, or one that never wrote it, leaves stale or absent.
+    """
     state = chain_dir.read_state()
-    state = state if isinstance(state, ChainState) else None
-    if state is not None and pid_alive(state.supervisor_pid):
-        os.kill(state.supervisor_pid, signal.SIGTERM)
+    listed = [state.supervisor_pid] if state is not None else []
+    for pid in sorted(set(listed) | set(processes.supervisors(chain_dir))):
+        if not processes.is_supervisor(pid, chain_dir):
+            continue
+        os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 20.0
-        while pid_alive(state.supervisor_pid) and time.monotonic() < deadline:
-            _reap(state.supervisor_pid)
+        while pid_alive(pid) and time.monotonic() < deadline:
+            _reap(pid)
             time.sleep(_POLL_SEC)
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(state.supervisor_pid, signal.SIGKILL)
-        _reap(state.supervisor_pid)
-    if state is not None:
-        _kill_chainlets(state)
+            os.killpg(pid, signal.SIGKILL)
+        _reap(pid)
+    _kill_chainlets(state, chain_dir)
     shutil.rmtree(chain_dir.path, ignore_errors=True)
 
 
-def _kill_chainlets(state: ChainState) -> None:
-    for chainlet in state.chainlets:
-        pid = chainlet.pid
-        if pid and pid_alive(pid) and _is_chainlet_process(pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+def _kill_chainlets(state: ChainState | None, chain_dir: ChainDir) -> None:
+    """Kill what the state names and whatever else runs from this chain's contracts."""
+    listed = [c.pid for c in state.chainlets if c.pid] if state is not None else []
+    listed = [pid for pid in listed if pid_alive(pid) and _is_chainlet_process(pid)]
+    processes.kill_and_wait(sorted(set(listed) | set(processes.chainlets(chain_dir))))
 
 
 def _is_chainlet_process(pid: int) -> bool:
