@@ -347,3 +347,16 @@ def test_the_pushing_shells_environment_does_not_reach_the_chain(
     assert secret_dirs["Mid"] is None and secret_dirs["Entry"] is None
     leaf_dir = secret_dirs["Leaf"]
     assert leaf_dir is not None and sorted(p.name for p in leaf_dir.iterdir()) == ["tag_secret"]
+
+
+def test_env_and_ignored_files_never_enter_a_build_context(tmp_path: pathlib.Path) -> None:
+    path = write(tmp_path, "context_chain")
+    (path.parent / ".env").write_text("AWS_SECRET_ACCESS_KEY=never-copied\n")
+    (path.parent / ".gitignore").write_text("notes/\n")
+    (path.parent / "notes").mkdir()
+    (path.parent / "notes" / "private.md").write_text("x")
+    out = tmp_path / "generated"
+    chains.push(load_entrypoint(path), chain_name="context", only_generate_trusses=True, generated_dir=out)
+    copied = {p.name for p in out.rglob("*") if p.is_file()}
+    assert "context_chain.py" in copied
+    assert ".env" not in copied and "private.md" not in copied
