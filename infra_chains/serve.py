@@ -9,6 +9,10 @@ invalid: one paragraph on stderr names the field and the fix.
 A target that owns the chainlet's sockets passes them as inherited descriptors (``listen_fd``,
 ``probe_fd``) and names the incarnation (``instance_id``, echoed by ``/readyz`` and ``/healthz``);
 see docs/architecture.md, "Supervision, readiness, drain, identity".
+
+``python -m infra_chains.serve --fork-server <chain dir> <control fd>`` runs a fork server instead
+(`infra_chains.serving.forkserver`): a target that starts many chainlets forks them from it, and
+each runs :func:`run_chainlet` as this command line would.
 """
 
 from __future__ import annotations
@@ -18,11 +22,21 @@ import sys
 
 from infra_chains.errors import ConfigError
 from infra_chains.serving.contract import RuntimeContract
+from infra_chains.serving.forkserver import FORK_SERVER_FLAG
 
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def main() -> int:
+    if sys.argv[1:2] == [FORK_SERVER_FLAG]:
+        from infra_chains.serving import forkserver
+
+        return forkserver.main(sys.argv[2:])
+    return run_chainlet()
+
+
+def run_chainlet() -> int:
+    """Serve the chainlet the environment's runtime contract names; the exit code."""
     try:
         contract = RuntimeContract.from_environment()
     except ConfigError as exc:

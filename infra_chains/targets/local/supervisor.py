@@ -16,6 +16,10 @@ serving; only this process writes ``state.json``. The mechanisms are the chain's
 - **Liveness**: a ready incarnation whose ``/healthz`` misses `probe.LIVENESS` probes (hung,
   SIGSTOPped) is killed and restarted. A crash restarts with exponential backoff, reset after a
   healthy period; a clean exit (code 0) restarts at once and is not a crash.
+- **Chainlets are forked** from a fork server it starts (`targets.local.forkserver`), which has the
+  runtime imported: they start sooner and share those pages. The supervisor is a child subreaper,
+  so forked chainlets are still its children (it reaps them and sees their exit codes). If the
+  fork server fails, that chainlet starts as a new interpreter and a fresh fork server follows.
 - On SIGTERM it stops every chainlet gracefully (dependents first) and exits.
 
 Run as ``python -m infra_chains.targets.local.supervisor <chain dir>``; push starts it, detached.
@@ -39,6 +43,14 @@ from types import FrameType
 from infra_chains.errors import ConfigError
 from infra_chains.serving import probe
 from infra_chains.serving.contract import CONTRACT_FILE_ENV, CONTRACT_JSON_ENV, RuntimeContract
+from infra_chains.serving.forkserver import ForkRequest
+from infra_chains.targets.local.forkserver import (
+    ChildProcess,
+    ForkServer,
+    ForkServerError,
+    become_subreaper,
+    reap_strays,
+)
 from infra_chains.targets.local.state import (
     ChainDir,
     ChainletState,
@@ -68,6 +80,8 @@ DRAIN_KILL_AFTER_SEC = 60.0
 #: Listen backlog of a chainlet's socket: connections that wait while it restarts (the kernel
 #: caps it at net.core.somaxconn, 4096 on current kernels).
 BACKLOG = 2048
+#: A fork server that died is started again at most this often (meanwhile: new interpreters).
+FORK_SERVER_RESTART_SEC = 5.0
 
 
 @dataclasses.dataclass
@@ -90,7 +104,7 @@ class Backoff:
 class _Incarnation:
     """One process of a chainlet, with its own nonce and private probe port."""
 
-    def __init__(self, spec: DesiredChainlet, process: subprocess.Popen[bytes], instance_id: str,
+    def __init__(self, spec: DesiredChainlet, process: ChildProcess, instance_id: str,
                  probe_port: int, ready_timeout_sec: float) -> None:
         self.spec = spec
         self.process = process
@@ -136,13 +150,17 @@ class _Chainlet:
 
 
 class Supervisor:
-    def __init__(self, chain_dir: ChainDir, liveness: probe.ProbePolicy = probe.LIVENESS) -> None:
+    def __init__(self, chain_dir: ChainDir, liveness: probe.ProbePolicy = probe.LIVENESS,
+                 fork: bool = True) -> None:
         self.dir = chain_dir
         self.liveness = liveness
         self.chainlets: dict[str, _Chainlet] = {}
         self.desired: DesiredState | None = None
         self.generation = 0
-        self._draining: list[tuple[subprocess.Popen[bytes], float]] = []
+        self._draining: list[tuple[ChildProcess, float]] = []
+        self._fork = fork
+        self._forks: ForkServer | None = None
+        self._forks_started = -FORK_SERVER_RESTART_SEC
         self._probes = concurrent.futures.ThreadPoolExecutor(64, thread_name_prefix="probe")
         self._reload = True
         self._stop = False
@@ -161,6 +179,10 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self._on_term)
         signal.signal(signal.SIGINT, self._on_term)
         logger.info("supervisor %d started for chain %s", os.getpid(), self.dir.name)
+        if self._fork and not become_subreaper():
+            logger.warning("cannot become a child subreaper; chainlets start as new interpreters")
+            self._fork = False
+        self._start_fork_server(sys.executable)  # it imports while we read the desired state
         try:
             while not self._stop:
                 if self._reload:
@@ -170,12 +192,15 @@ class Supervisor:
                 for chainlet in self.chainlets.values():
                     self._tick(chainlet, now)
                 self._reap_draining(now)
+                self._watch_fork_server()
                 if self._dirty:
                     self._write_state()
                 time.sleep(POLL_INTERVAL_SEC)
             self._stop_all()
             self._write_state()
         finally:
+            if self._forks is not None:
+                self._forks.stop()
             self._probes.shutdown(wait=False, cancel_futures=True)
         logger.info("supervisor %d stopped", os.getpid())
         return 0
@@ -248,11 +273,7 @@ class Supervisor:
         env.update({CONTRACT_JSON_ENV: contract.model_dump_json(), "PYTHONUNBUFFERED": "1"})
         try:
             with open(spec.log_file, "ab") as log:
-                process = subprocess.Popen(
-                    [self.desired.python_executable, "-m", "infra_chains.serve"],
-                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-                    close_fds=True, pass_fds=(chainlet.sock.fileno(), probes.fileno()),
-                )
+                process = self._launch(spec, env, log.fileno(), chainlet.sock, probes)
         except OSError as exc:
             self._fail(chainlet, spec, _cannot_start(spec, exc))
             return
@@ -264,6 +285,65 @@ class Supervisor:
         self._dirty = True
         logger.info("started %s pid=%d port=%d instance=%s", spec.name, process.pid, spec.port,
                     instance_id)
+
+    def _launch(self, spec: DesiredChainlet, env: dict[str, str], log_fd: int,
+                sock: socket.socket, probes: socket.socket) -> ChildProcess:
+        """Fork the chainlet from the fork server; a new interpreter if that fails."""
+        assert self.desired is not None
+        python = self.desired.python_executable
+        if self._forks is not None and self._forks.python != python:
+            self._stop_fork_server()  # pushed with another interpreter: fork from that one
+        if self._forks is None:
+            self._start_fork_server(python)
+        if self._forks is not None:
+            request = ForkRequest(name=spec.name, env=env, contract_json=env[CONTRACT_JSON_ENV])
+            try:
+                return self._forks.fork(request, log_fd, sock.fileno(), probes.fileno())
+            except ForkServerError as exc:
+                logger.warning("%s: %s; starting it as a new interpreter", spec.name, exc)
+                self._forks = None  # stopped by fork(); a fresh one after FORK_SERVER_RESTART_SEC
+        return subprocess.Popen(
+            [python, "-m", "infra_chains.serve"], stdin=subprocess.DEVNULL, stdout=log_fd,
+            stderr=subprocess.STDOUT, env=env, close_fds=True,
+            pass_fds=(sock.fileno(), probes.fileno()),
+        )
+
+    # -- the fork server ---------------------------------------------------------------------
+    def _start_fork_server(self, python: str) -> None:
+        now = time.monotonic()
+        if not self._fork or now - self._forks_started < FORK_SERVER_RESTART_SEC:
+            return
+        self._forks_started = now
+        env = {k: v for k, v in os.environ.items() if k not in (CONTRACT_FILE_ENV, CONTRACT_JSON_ENV)}
+        try:
+            self._forks = ForkServer(python, str(self.dir.path), env)
+        except OSError as exc:
+            logger.warning("cannot start the fork server (%s); chainlets start as new "
+                           "interpreters", exc)
+            return
+        logger.info("fork server started (pid %d)", self._forks.pid)
+
+    def _stop_fork_server(self) -> None:
+        if self._forks is not None:
+            self._forks.stop()
+            self._forks = None
+
+    def _watch_fork_server(self) -> None:
+        """Replace a fork server that died; reap the chainlets' own orphaned children."""
+        if self._forks is not None and (code := self._forks.poll()) is not None:
+            logger.warning("fork server pid %d exited with code %d; starting another",
+                           self._forks.pid, code)
+            self._stop_fork_server()
+            self._start_fork_server(self.desired.python_executable if self.desired else sys.executable)
+        if self._fork:
+            for pid, code in reap_strays(self._tracked):
+                logger.info("reaped pid %d (exit code %d), a chainlet's orphaned child", pid, code)
+
+    def _tracked(self, pid: int) -> bool:
+        if self._forks is not None and pid == self._forks.pid:
+            return True
+        return any(pid == p.pid for p, _ in self._draining) or any(
+            pid == i.pid for c in self.chainlets.values() for i in c.incarnations())
 
     def _tick(self, chainlet: _Chainlet, now: float) -> None:
         if chainlet.restart_at is not None and now >= chainlet.restart_at and chainlet.candidate is None:
@@ -430,7 +510,7 @@ class Supervisor:
         self._draining.append((process, time.monotonic() + DRAIN_KILL_AFTER_SEC))
 
     def _reap_draining(self, now: float) -> None:
-        still: list[tuple[subprocess.Popen[bytes], float]] = []
+        still: list[tuple[ChildProcess, float]] = []
         for process, kill_at in self._draining:
             if process.poll() is not None:
                 continue
