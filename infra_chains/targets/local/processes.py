@@ -5,8 +5,9 @@ chainlet restarted after the last write, one being replaced beside its old proce
 tell whether a chain is supervised, and to replace the chainlets a dead supervisor left behind,
 the local target looks in ``/proc``: a supervisor is recognised by its command line (which names
 the chain's directory), a chainlet by its runtime's command line and the contract in its
-environment (whose paths are inside the chain's directory). Only this user's processes are readable there,
-and a recycled pid never matches both.
+environment (whose paths are inside the chain's directory) — or, for a chainlet forked from the
+chain's fork server, by the fork server's command line, which names the chain's directory. Only
+this user's processes are readable there, and a recycled pid never matches both.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ import signal
 import time
 
 from infra_chains.serving.contract import CONTRACT_FILE_ENV, CONTRACT_JSON_ENV
+from infra_chains.serving.forkserver import FORK_SERVER_FLAG
 from infra_chains.targets.local.state import ChainDir, pid_alive
 
 SUPERVISOR_MODULE = "infra_chains.targets.local.supervisor"
 _RUNTIME_MARK = b"infra_chains.serve"
+_FORK_SERVER_MARK = FORK_SERVER_FLAG.encode()
 _POLL_SEC = 0.05
 
 
@@ -63,12 +66,18 @@ def supervisors(chain_dir: ChainDir) -> list[int]:
 
 
 def chainlets(chain_dir: ChainDir) -> list[int]:
-    """Every live chainlet process started for ``chain_dir``, whoever its parent is now."""
-    return [
-        pid for pid in _pids()
-        if any(_RUNTIME_MARK in part for part in _cmdline(pid))
-        and _runs_from(pid, chain_dir) and pid_alive(pid)
-    ]
+    """Every live chainlet process started for ``chain_dir``, whoever its parent is now (and
+    the chain's fork server, whose command line its forked chainlets share)."""
+    return [pid for pid in _pids() if _is_chainlet_of(pid, chain_dir) and pid_alive(pid)]
+
+
+def _is_chainlet_of(pid: int, chain_dir: ChainDir) -> bool:
+    argv = _cmdline(pid)
+    if not any(_RUNTIME_MARK in part for part in argv):
+        return False
+    # A forked chainlet has its fork server's command line, which names the chain's directory.
+    forked = _FORK_SERVER_MARK in argv and str(chain_dir.path).encode() in argv
+    return forked or _runs_from(pid, chain_dir)
 
 
 def _runs_from(pid: int, chain_dir: ChainDir) -> bool:
