@@ -8,13 +8,14 @@ from infra_chains.errors import ChainsUsageError
 from infra_chains.targets.base import Target
 
 DEFAULT_TARGET = "local"
-AVAILABLE_TARGETS = ("local",)
+AVAILABLE_TARGETS = ("local", "docker")
 #: Targets on the roadmap that this version cannot deploy to yet.
-PLANNED_TARGETS = ("docker", "kubernetes")
+PLANNED_TARGETS = ("kubernetes",)
 
 
 def get_target(name: str | None = None, **options: Any) -> Target:
-    """The target called ``name`` (default: local), made with ``options`` (e.g. ``root=`` for local)."""
+    """The target called ``name`` (default: local), made with ``options`` (e.g. ``root=`` for local,
+    ``build_args=`` for docker)."""
     name = (name or DEFAULT_TARGET).lower()
     if name == "local":
         from infra_chains.targets.local import LocalTarget
@@ -23,6 +24,13 @@ def get_target(name: str | None = None, **options: Any) -> Target:
             return LocalTarget(**options)
         except TypeError as exc:
             raise ChainsUsageError(f"Invalid option for the 'local' target: {exc}.") from exc
+    if name == "docker":
+        from infra_chains.targets.docker import DockerTarget
+
+        try:
+            return DockerTarget(**options)
+        except TypeError as exc:
+            raise ChainsUsageError(f"Invalid option for the 'docker' target: {exc}.") from exc
     if name in PLANNED_TARGETS:
         raise ChainsUsageError(
             f"The {name!r} target is not available in this version of infra_chains yet; deploy "

@@ -30,7 +30,7 @@ def test_unknown_option_is_a_usage_error() -> None:
         get_target("local", colour="blue")
 
 
-@pytest.mark.parametrize("name", ["docker", "kubernetes"])
+@pytest.mark.parametrize("name", ["kubernetes"])
 def test_planned_targets_explain(name: str) -> None:
     with pytest.raises(ChainsUsageError, match=f"{name!r} target is not available") as info:
         get_target(name)

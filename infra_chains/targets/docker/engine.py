@@ -1,0 +1,415 @@
+"""The Docker engine behind one small object: what the docker target asks of an engine, nothing more.
+
+`DockerEngine` talks to a real engine through the Docker Engine API (the ``docker`` Python SDK,
+never the CLI); tests give the target a fake with the same methods. Every engine error leaves
+here as a `DeploymentError` (or `EngineUnavailableError`) whose message says what to do.
+"""
+
+from __future__ import annotations
+
+import abc
+import io
+import re
+import tarfile
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pydantic
+
+from infra_chains.errors import DeploymentError
+
+#: Lines of a failed build's output kept for its error message.
+BUILD_TAIL_LINES = 25
+
+
+class EngineUnavailableError(DeploymentError):
+    """No Docker engine answers; the message names the address tried and what to start."""
+
+
+class BaseImageMissingError(DeploymentError):
+    """The base image of a chainlet is neither on the engine nor pullable."""
+
+
+class BuildFailedError(DeploymentError):
+    """An image build failed; the message names the step and ends with its last output lines."""
+
+
+class PortInUseError(DeploymentError):
+    """The entrypoint's host port is taken by another program."""
+
+
+class Mount(pydantic.BaseModel):
+    """A host directory or file bind-mounted into a container."""
+
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
+
+    source: str
+    target: str
+    read_only: bool = True
+
+
+class ContainerSpec(pydantic.BaseModel):
+    """Everything needed to create one chainlet's container; pure data, made by `containers.py`."""
+
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    image: str
+    labels: dict[str, str]
+    environment: dict[str, str]
+    network: str
+    aliases: list[str]
+    container_port: int
+    host_ip: str = "127.0.0.1"
+    host_port: int | None = pydantic.Field(default=None, description="None: the engine picks one.")
+    mounts: list[Mount] = pydantic.Field(default_factory=list)
+    nano_cpus: int | None = None
+    mem_limit_bytes: int | None = None
+    gpu_count: int = 0
+    restart_policy: str = "unless-stopped"
+    stop_timeout_sec: int = 30
+
+
+class ContainerInfo(pydantic.BaseModel):
+    """A container as the target needs to see it (from the engine's inspect)."""
+
+    id: str
+    name: str
+    image_id: str
+    labels: dict[str, str]
+    state: str = pydantic.Field(description="created, running, restarting, exited, dead, paused, removing.")
+    exit_code: int = 0
+    restart_count: int = 0
+    pid: int = 0
+    host_port: int | None = None
+    error: str = ""
+
+
+class Engine(abc.ABC):
+    """The operations the docker target uses; `DockerEngine` is the real one."""
+
+    @abc.abstractmethod
+    def runtimes(self) -> list[str]:
+        """Container runtimes the engine offers (``nvidia`` is needed for GPUs)."""
+
+    @abc.abstractmethod
+    def image_id(self, tag: str) -> str | None:
+        """The id of the image tagged ``tag``, None if the engine has none."""
+
+    @abc.abstractmethod
+    def image_user(self, tag: str) -> tuple[int, int]:
+        """uid and gid the image's processes run as (its ``USER``, resolved in its /etc/passwd)."""
+
+    @abc.abstractmethod
+    def ensure_base_image(self, image: str) -> None:
+        """Make sure ``image`` is on the engine (pulling it); `BaseImageMissingError` if it cannot."""
+
+    @abc.abstractmethod
+    def build(self, context_dir: str, tag: str, *, network: str | None,
+              build_args: Mapping[str, str], on_line: Any = None) -> str:
+        """Build ``context_dir`` as ``tag``; returns the image id or raises `BuildFailedError`."""
+
+    @abc.abstractmethod
+    def ensure_network(self, name: str, labels: Mapping[str, str]) -> None:
+        """Create the bridge network ``name`` unless it exists."""
+
+    @abc.abstractmethod
+    def remove_network(self, name: str) -> bool:
+        """Remove the network ``name``; False if there was none."""
+
+    @abc.abstractmethod
+    def networks(self, labels: Mapping[str, str | None]) -> list[str]:
+        """Names of the networks carrying all ``labels`` (a None value: the label, any value)."""
+
+    @abc.abstractmethod
+    def containers(self, labels: Mapping[str, str | None]) -> list[ContainerInfo]:
+        """Every container (running or not) carrying all ``labels`` (None: any value)."""
+
+    @abc.abstractmethod
+    def container(self, name_or_id: str) -> ContainerInfo | None:
+        """One container, None if it is gone."""
+
+    @abc.abstractmethod
+    def run(self, spec: ContainerSpec) -> ContainerInfo:
+        """Create and start a container from ``spec``."""
+
+    @abc.abstractmethod
+    def remove(self, name_or_id: str, *, stop_timeout_sec: int = 30) -> None:
+        """Stop (SIGTERM, then SIGKILL after the timeout) and remove; no error if it is gone."""
+
+    @abc.abstractmethod
+    def stop(self, name_or_id: str, *, stop_timeout_sec: int = 30) -> None:
+        """Stop without removing (its restart policy no longer applies; its logs stay)."""
+
+    @abc.abstractmethod
+    def logs(self, name_or_id: str, *, tail: int, follow: bool) -> Iterator[str]:
+        """The last ``tail`` lines of stdout and stderr, then new ones while ``follow``."""
+
+
+def _api_error_text(exc: Exception) -> str:
+    explanation = getattr(exc, "explanation", None)
+    return str(explanation or exc)
+
+
+class DockerEngine(Engine):
+    """The engine at ``base_url`` (default: ``DOCKER_HOST`` or the local socket)."""
+
+    def __init__(self, base_url: str | None = None, timeout_sec: int = 120) -> None:
+        import docker  # imported here: only the docker target pays for it
+
+        self._docker: Any = docker
+        try:
+            if base_url is not None:
+                self._client: Any = docker.DockerClient(base_url=base_url, timeout=timeout_sec)
+            else:
+                self._client = docker.from_env(timeout=timeout_sec)
+            self._client.ping()
+        except docker.errors.DockerException as exc:
+            where = base_url or "DOCKER_HOST, or unix:///var/run/docker.sock when it is unset"
+            raise EngineUnavailableError(
+                f"No Docker engine answers at {where}: {_api_error_text(exc)}.\n"
+                "Start the engine (e.g. `systemctl start docker`, or `dockerd &` as root), or set "
+                "DOCKER_HOST to the address of a running one, and make sure this user may use its "
+                "socket (the `docker` group)."
+            ) from exc
+        self._users: dict[str, tuple[int, int]] = {}
+
+    @property
+    def _errors(self) -> Any:
+        return self._docker.errors
+
+    def runtimes(self) -> list[str]:
+        return sorted(self._client.info().get("Runtimes", {}))
+
+    def image_id(self, tag: str) -> str | None:
+        try:
+            return str(self._client.images.get(tag).id)
+        except self._errors.ImageNotFound:
+            return None
+
+    def image_user(self, tag: str) -> tuple[int, int]:
+        if tag in self._users:
+            return self._users[tag]
+        user = (self._client.images.get(tag).attrs.get("Config") or {}).get("User") or "0"
+        name, _, group = user.partition(":")
+        if name.isdigit() and (not group or group.isdigit()):
+            uid = int(name)
+            result = (uid, int(group) if group else uid)
+        else:
+            result = self._user_from_passwd(tag, name, group)
+        self._users[tag] = result
+        return result
+
+    def _user_from_passwd(self, tag: str, name: str, group: str) -> tuple[int, int]:
+        """Resolve a named ``USER`` from the image's own /etc/passwd and /etc/group (no exec)."""
+        container = self._client.containers.create(tag, command=["true"], entrypoint=[])
+        try:
+            passwd = _read_archive_file(container, "/etc/passwd")
+            groups = _read_archive_file(container, "/etc/group") if group and not group.isdigit() else ""
+        finally:
+            container.remove(force=True)
+        uid = gid = None
+        for line in passwd.splitlines():
+            fields = line.split(":")
+            if len(fields) > 3 and fields[0] == name:
+                uid, gid = int(fields[2]), int(fields[3])
+        if uid is None or gid is None:
+            raise DeploymentError(f"Image {tag}: its USER {name!r} is not in its /etc/passwd.")
+        if group.isdigit():
+            gid = int(group)
+        elif group:
+            for line in groups.splitlines():
+                fields = line.split(":")
+                if len(fields) > 2 and fields[0] == group:
+                    gid = int(fields[2])
+        return uid, gid
+
+    def ensure_base_image(self, image: str) -> None:
+        if self.image_id(image) is not None:
+            return
+        try:
+            self._client.images.pull(image)
+        except self._errors.DockerException as exc:
+            raise BaseImageMissingError(
+                f"Base image {image!r} is not on the Docker engine and pulling it failed: "
+                f"{_api_error_text(exc)}.\nPull it (`docker pull {image}`) or build it and tag it "
+                f"{image!r}, or choose another base image in the chainlet's DockerImage."
+            ) from exc
+
+    def build(self, context_dir: str, tag: str, *, network: str | None,
+              build_args: Mapping[str, str], on_line: Any = None) -> str:
+        output: list[str] = []
+        step = "(before the first step)"
+        try:
+            stream = self._client.api.build(
+                path=context_dir, tag=tag, rm=True, forcerm=True, decode=True,
+                network_mode=network, buildargs=dict(build_args) or None,
+            )
+            image_id = None
+            for chunk in stream:
+                if "error" in chunk or "errorDetail" in chunk:
+                    detail = chunk.get("errorDetail", {}).get("message") or chunk.get("error", "")
+                    raise BuildFailedError(_build_failure(tag, context_dir, step, output, str(detail)))
+                text = chunk.get("stream", "")
+                for line in text.splitlines():
+                    if not line.strip():
+                        continue
+                    output.append(line)
+                    del output[:-BUILD_TAIL_LINES]
+                    if re.match(r"^Step \d+/\d+ :", line):
+                        step = line
+                    if on_line is not None:
+                        on_line(line)
+                if "aux" in chunk and "ID" in chunk["aux"]:
+                    image_id = chunk["aux"]["ID"]
+        except self._errors.APIError as exc:
+            raise BuildFailedError(_build_failure(tag, context_dir, step, output, _api_error_text(exc))) from exc
+        return image_id or self.image_id(tag) or ""
+
+    def ensure_network(self, name: str, labels: Mapping[str, str]) -> None:
+        if not self._client.networks.list(names=[name]):
+            self._client.networks.create(name, driver="bridge", labels=dict(labels), check_duplicate=True)
+
+    def remove_network(self, name: str) -> bool:
+        found = [n for n in self._client.networks.list(names=[name]) if n.name == name]
+        for network in found:
+            try:
+                network.remove()
+            except self._errors.NotFound:
+                pass
+        return bool(found)
+
+    def networks(self, labels: Mapping[str, str | None]) -> list[str]:
+        found = self._client.networks.list(filters={"label": _label_filters(labels)})
+        return sorted(n.name for n in found)
+
+    def containers(self, labels: Mapping[str, str | None]) -> list[ContainerInfo]:
+        found = self._client.containers.list(all=True, filters={"label": _label_filters(labels)})
+        return [_info(c.attrs) for c in found]
+
+    def container(self, name_or_id: str) -> ContainerInfo | None:
+        try:
+            return _info(self._client.api.inspect_container(name_or_id))
+        except self._errors.NotFound:
+            return None
+
+    def run(self, spec: ContainerSpec) -> ContainerInfo:
+        docker = self._docker
+        device_requests = (
+            [docker.types.DeviceRequest(driver="nvidia", count=spec.gpu_count, capabilities=[["gpu"]])]
+            if spec.gpu_count else None
+        )
+        endpoint = self._client.api.create_endpoint_config(aliases=spec.aliases)
+        host_config = self._client.api.create_host_config(
+            port_bindings={f"{spec.container_port}/tcp": (spec.host_ip, spec.host_port or "")},
+            mounts=[docker.types.Mount(m.target, m.source, type="bind", read_only=m.read_only)
+                    for m in spec.mounts],
+            nano_cpus=spec.nano_cpus,
+            mem_limit=spec.mem_limit_bytes,
+            device_requests=device_requests,
+            restart_policy={"Name": spec.restart_policy},
+            network_mode=spec.network,
+        )
+        try:
+            created = self._client.api.create_container(
+                spec.image, name=spec.name, labels=spec.labels, environment=spec.environment,
+                ports=[spec.container_port], host_config=host_config,
+                networking_config=self._client.api.create_networking_config({spec.network: endpoint}),
+                stop_timeout=spec.stop_timeout_sec,
+            )
+        except docker.errors.APIError as exc:
+            raise DeploymentError(f"Creating container {spec.name!r} failed: {_api_error_text(exc)}.") from exc
+        try:
+            self._client.api.start(created["Id"])
+        except docker.errors.APIError as exc:
+            text = _api_error_text(exc)
+            self.remove(created["Id"], stop_timeout_sec=0)
+            if "address already in use" in text or "port is already allocated" in text:
+                raise PortInUseError(
+                    f"Container {spec.name!r} cannot publish {spec.host_ip}:{spec.host_port}: the port "
+                    "is in use by another program. Stop that program, or take the chain down and "
+                    "push it again to get a new port."
+                ) from exc
+            raise DeploymentError(f"Starting container {spec.name!r} failed: {text}.") from exc
+        info = self.container(created["Id"])
+        if info is None:  # pragma: no cover - removed between start and inspect
+            raise DeploymentError(f"Container {spec.name!r} disappeared right after it started.")
+        return info
+
+    def remove(self, name_or_id: str, *, stop_timeout_sec: int = 30) -> None:
+        try:
+            container = self._client.containers.get(name_or_id)
+        except self._errors.NotFound:
+            return
+        try:
+            if container.status in ("running", "restarting", "paused"):
+                container.stop(timeout=stop_timeout_sec)
+            container.remove(force=True)
+        except self._errors.NotFound:
+            pass
+        except self._errors.APIError as exc:
+            if "already in progress" not in _api_error_text(exc):
+                raise
+
+    def stop(self, name_or_id: str, *, stop_timeout_sec: int = 30) -> None:
+        try:
+            self._client.containers.get(name_or_id).stop(timeout=stop_timeout_sec)
+        except self._errors.NotFound:
+            pass
+
+    def logs(self, name_or_id: str, *, tail: int, follow: bool) -> Iterator[str]:
+        try:
+            stream = self._client.api.logs(name_or_id, stdout=True, stderr=True, stream=True,
+                                           follow=follow, tail=tail)
+        except self._errors.NotFound:
+            return
+        pending = b""
+        for chunk in stream:
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                yield line.decode(errors="replace").rstrip("\r")
+        if pending:
+            yield pending.decode(errors="replace")
+
+
+def _label_filters(labels: Mapping[str, str | None]) -> list[str]:
+    return [key if value is None else f"{key}={value}" for key, value in labels.items()]
+
+
+def _read_archive_file(container: Any, path: str) -> str:
+    stream, _ = container.get_archive(path)
+    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
+        member = archive.next()
+        handle = archive.extractfile(member) if member is not None else None
+        return handle.read().decode(errors="replace") if handle is not None else ""
+
+
+def _build_failure(tag: str, context_dir: str, step: str, output: list[str], detail: str) -> str:
+    tail = "\n".join(f"  | {line}" for line in output) or "  (no output)"
+    return (
+        f"Building image {tag} from {context_dir} failed at {step}:\n  {detail.strip()}\n"
+        f"Last lines of the build output:\n{tail}"
+    )
+
+
+def _info(attrs: Mapping[str, Any]) -> ContainerInfo:
+    state = attrs.get("State") or {}
+    ports = (attrs.get("NetworkSettings") or {}).get("Ports") or {}
+    host_port = None
+    for bindings in ports.values():
+        for binding in bindings or []:
+            if binding.get("HostPort"):
+                host_port = int(binding["HostPort"])
+    return ContainerInfo(
+        id=attrs["Id"],
+        name=str(attrs.get("Name", "")).lstrip("/"),
+        image_id=str(attrs.get("Image", "")),
+        labels=dict((attrs.get("Config") or {}).get("Labels") or {}),
+        state=str(state.get("Status", "unknown")),
+        exit_code=int(state.get("ExitCode") or 0),
+        restart_count=int(attrs.get("RestartCount") or 0),
+        pid=int(state.get("Pid") or 0),
+        host_port=host_port,
+        error=str(state.get("Error") or ""),
+    )
