@@ -15,7 +15,9 @@
     └── data/                DockerImage.data_dir
 ```
 No secret value is ever written here: secrets reach a chainlet at run time, as files its target
-mounts. Targets that build images (docker, the Pulumi components) use this; ``--dry-run`` /
+mounts. Copied files get normalized modes (0644, or 0755 when executable; directories 0755): the
+image's non-root user can read them but not change them, whatever the user's umask was, and equal
+files give equal layers on every machine. Targets that build images (docker, the Pulumi components) use this; ``--dry-run`` /
 ``only_generate_trusses`` stop here.
 """
 
@@ -26,7 +28,7 @@ import shutil
 
 import pydantic
 
-from infra_chains.build.dockerfile import DOCKERIGNORE, dockerfile
+from infra_chains.build.dockerfile import BUILD_ARGS, DOCKERIGNORE, dockerfile
 from infra_chains.build.layout import ChainletLayout
 from infra_chains.plan.models import ChainletSpec, ChainPlan
 from infra_chains.plan.runtime import PACKAGE_DIR, RUNTIME_REQUIREMENTS, runtime_files
@@ -42,6 +44,11 @@ class BuildContext(pydantic.BaseModel):
     directory: pathlib.Path
     image_tag: str = pydantic.Field(description="The image part's hash.")
     layout: ChainletLayout
+    build_args: tuple[str, ...] = pydantic.Field(
+        default=BUILD_ARGS,
+        description="Build arguments the Dockerfile declares (e.g. PIP_INDEX_URL); a target passes "
+        "the ones it is given, and they never enter a layer.",
+    )
 
 
 def runtime_requirements() -> list[str]:
@@ -54,7 +61,17 @@ def _copy_files(files: list[pathlib.Path], root: pathlib.Path, destination: path
     for path in files:
         target = destination / path.relative_to(root)
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, target)
+        shutil.copyfile(path, target)
+        target.chmod(0o755 if path.stat().st_mode & 0o111 else 0o644)
+
+
+def _normalize_modes(directory: pathlib.Path) -> None:
+    """Directories 0755, files 0644 (0755 if executable): readable by the image's user."""
+    for path in [directory, *directory.rglob("*")]:
+        if path.is_dir():
+            path.chmod(0o755)
+        elif path.is_file():
+            path.chmod(0o755 if path.stat().st_mode & 0o100 else 0o644)
 
 
 def write_build_context(plan: ChainPlan, spec: ChainletSpec, directory: pathlib.Path) -> BuildContext:
@@ -80,6 +97,7 @@ def write_build_context(plan: ChainPlan, spec: ChainletSpec, directory: pathlib.
     (directory / ".dockerignore").write_text(DOCKERIGNORE)
     (directory / "chainlet.json").write_text(spec.model_dump_json(indent=2))
     (directory / "layout.json").write_text(layout.model_dump_json(indent=2))
+    _normalize_modes(directory)
     return BuildContext(chainlet=spec.name, directory=directory, image_tag=spec.image_hash, layout=layout)
 
 

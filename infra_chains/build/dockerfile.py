@@ -2,22 +2,69 @@
 
 The Dockerfile is a function of the `ImageSpec` alone (no chainlet name, no deployment value), so
 the image tag can be the spec's hash and chainlets with equal image parts share one image. Layers
-go from least to most often changed: system packages, pip requirements, runtime, source.
+go from least to most often changed::
+
+    FROM <base>                           the plan's base image (plan/base_images.py)
+    ENV  PYTHONUNBUFFERED=1 ...            the same for every image
+    RUN  apt-get ... (one cleaned layer)   apt_requirements (+ python3 / python3-venv for CUDA)
+    RUN  <base python> -m venv /opt/venv   plus the non-root user (uid/gid 10001)
+    COPY requirements.txt                  the merged requirements, byte-identical when equal
+    ARG  PIP_INDEX_URL ...                 build args: in the install's environment only
+    RUN  /opt/venv/bin/python -m pip install -r requirements.txt
+    ---- shared by every chainlet of a chain with the same base and requirements up to here ----
+    COPY runtime (compiled)                the infra_chains runtime (the same for the whole chain)
+    COPY packages, data, workspace         the source, last
+    USER 10001, HEALTHCHECK, CMD python -m infra_chains.serve
+
+Everything up to the requirements install depends only on the base image, the apt packages and
+the requirements, so chainlets of a chain that share those get byte-identical instructions over
+byte-identical files and the engine's cache builds those layers once.
+
+The runtime's Python is always the venv at `VENV_DIR`, made from the base's Python: it works on
+bases whose system Python is marked externally managed (Debian's and Ubuntu's python3, PEP 668),
+and the user's pins never fight the base's packages. A `CustomImage`'s venv sees the image's own
+packages (``--system-site-packages``): a CUDA image with torch keeps its torch.
+
+Build arguments (`BUILD_ARGS`: a private index, for example) are declared right before the
+requirements install, so only that step sees them; they are never written into ``ENV``, a file or
+a layer. The engine does record the values of declared build args in the image's history
+(``docker history``), as it does for every ``ARG``: put no credentials in them. The proxy
+variables (``HTTP_PROXY``, ``HTTPS_PROXY``, ``NO_PROXY``) are the engine's predefined args, which
+it keeps out of the history; pass them the same way.
 """
 
 from __future__ import annotations
 
-import pathlib
+import json
+import shlex
 
 from infra_chains.build.layout import APP_DIR, ChainletLayout
+from infra_chains.plan.base_images import VENV_DIR
 from infra_chains.plan.models import ImageSpec
 
 #: Never sent to the engine, even if a copy step let one through (the copier skips them too).
 DOCKERIGNORE = "\n".join([
-    "**/.git", "**/.hg", "**/.svn", "**/.venv", "**/venv", "**/.env", "**/.env.*",
+    "**/.git", "**/.hg", "**/.svn", "**/.venv", "**/venv", "**/.venvs", "**/.env", "**/.env.*",
     "**/__pycache__", "**/*.pyc", "**/*.pyo", "**/.mypy_cache", "**/.pytest_cache",
-    "**/.chains_generated", "chainlet.json", "layout.json",
+    "**/.ruff_cache", "**/.tox", "**/.chains_generated", "**/.infra-chains",
+    "chainlet.json", "layout.json",
 ]) + "\n"
+
+#: Build arguments the requirements install accepts (pip reads them from its environment).
+BUILD_ARGS: tuple[str, ...] = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL")
+#: The chainlet's user and group: fixed, so a mounted secret file can be made readable to it.
+USER_ID = 10001
+USER_NAME = "chainlet"
+#: The HEALTHCHECK command's script, relative to the runtime dir (build/healthcheck.py).
+HEALTHCHECK_SCRIPT = "infra_chains/build/healthcheck.py"
+#: How the engine checks a running chainlet. A hung chainlet is unhealthy after ~15 s; failures
+#: in the first minute (a model loading in ``__init__``) do not count. Targets may override it.
+HEALTHCHECK_OPTIONS = "--interval=5s --timeout=3s --start-period=60s --retries=3"
+_BASE_ENV = (
+    "ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PIP_DISABLE_PIP_VERSION_CHECK=1"
+)
+#: The distribution's Python that `apt-venv` installs (Ubuntu's ``python3``).
+_DISTRIBUTION_PYTHON = "/usr/bin/python3"
 
 
 def _system_packages(image: ImageSpec) -> list[str]:
@@ -27,31 +74,66 @@ def _system_packages(image: ImageSpec) -> list[str]:
     return sorted(packages)
 
 
+def _base_python(image: ImageSpec) -> str:
+    """The Python the venv is made from: the base image's, or the one apt installed."""
+    return _DISTRIBUTION_PYTHON if image.python_setup == "apt-venv" else image.python_executable
+
+
+def _apt_layer(packages: list[str]) -> list[str]:
+    return [
+        "# The user's apt_requirements are package names, pinned only if the user pins them",
+        "# (name=version passes through); the base image's release fixes what a name resolves to.",
+        "# hadolint ignore=DL3008",
+        "RUN apt-get update"
+        " && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "
+        + " ".join(shlex.quote(p) for p in packages)
+        + " && apt-get clean && rm -rf /var/lib/apt/lists/*",
+    ]
+
+
+def _venv_and_user_layer(image: ImageSpec) -> str:
+    # A CustomImage's own packages (torch in a CUDA image) stay importable from the venv.
+    system_site = " --system-site-packages" if image.python_version is None else ""
+    return (
+        f"RUN {shlex.quote(_base_python(image))} -m venv{system_site} {VENV_DIR}"
+        f" && groupadd --system --gid {USER_ID} {USER_NAME}"
+        f" && useradd --system --uid {USER_ID} --gid {USER_ID} --create-home"
+        f" --home-dir /home/{USER_NAME} --shell /usr/sbin/nologin {USER_NAME}"
+    )
+
+
+def dependency_layers(image: ImageSpec) -> list[str]:
+    """The instructions up to the requirements install: shared by images with equal inputs."""
+    python = ChainletLayout.in_image(image).python_executable
+    lines = [f"FROM {image.base_image}", _BASE_ENV]
+    if packages := _system_packages(image):
+        lines += _apt_layer(packages)
+    lines += [
+        _venv_and_user_layer(image),
+        f"ENV VIRTUAL_ENV={VENV_DIR} PATH={VENV_DIR}/bin:$PATH",
+        f"COPY requirements.txt {APP_DIR}/requirements.txt",
+        *(f"ARG {name}" for name in BUILD_ARGS),
+        f"RUN {python} -m pip install --no-cache-dir -r {APP_DIR}/requirements.txt",
+    ]
+    return lines
+
+
 def dockerfile(image: ImageSpec) -> str:
     layout = ChainletLayout.in_image(image)
     python = layout.python_executable
+    healthcheck = [python, "-I", f"{layout.runtime_dir}/{HEALTHCHECK_SCRIPT}"]
     lines = [
-        f"FROM {image.base_image}",
-        "ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PIP_DISABLE_PIP_VERSION_CHECK=1",
-    ]
-    if packages := _system_packages(image):
-        install = (
-            "RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "
-            f"--no-install-recommends {' '.join(packages)} && rm -rf /var/lib/apt/lists/*"
-        )
-        if image.python_setup == "apt-venv":
-            venv = pathlib.PurePosixPath(python).parent.parent
-            install += f" && python3 -m venv {venv}"
-        lines.append(install)
-    lines += [
-        f"COPY requirements.txt {APP_DIR}/requirements.txt",
-        f"RUN {python} -m pip install --no-cache-dir -r {APP_DIR}/requirements.txt",
+        *dependency_layers(image),
         f"COPY runtime {layout.runtime_dir}",
+        # Bytecode at build time: the user cannot write it at run time, and start-up is faster.
+        f"RUN {python} -m compileall -q --invalidation-mode checked-hash {layout.runtime_dir}",
         f"COPY packages {APP_DIR}/packages",
         f"COPY data {APP_DIR}/data",
         f"COPY workspace {layout.workspace_dir}",
         f"ENV PYTHONPATH={layout.runtime_dir}",
         f"WORKDIR {layout.workspace_dir}",
-        f'CMD ["{python}", "-m", "infra_chains.serve"]',
+        f"USER {USER_ID}:{USER_ID}",
+        f"HEALTHCHECK {HEALTHCHECK_OPTIONS} CMD {json.dumps(healthcheck)}",
+        f"CMD {json.dumps([python, '-m', 'infra_chains.serve'])}",
     ]
     return "\n".join(lines) + "\n"

@@ -9,6 +9,7 @@ In an image (`APP_DIR` = ``/app``)::
     /app/packages/<n>  DockerImage.external_package_dirs, in order
     /app/data          DockerImage.data_dir
     /app/runtime       the infra_chains runtime (on PYTHONPATH)
+    /opt/venv          the Python the runtime runs with (build/dockerfile.py makes it)
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import sys
 
 import pydantic
 
+from infra_chains.plan.base_images import VENV_PYTHON
 from infra_chains.plan.models import ChainletSpec, ChainPlan, ImageSpec
 from infra_chains.plan.runtime import PACKAGE_DIR
 
@@ -43,7 +45,7 @@ class ChainletLayout(pydantic.BaseModel):
             package_dirs=[f"{APP_DIR}/packages/{i}" for i in range(len(image.external_package_dirs))],
             data_dir=f"{APP_DIR}/data" if image.data_dir is not None else None,
             runtime_dir=f"{APP_DIR}/runtime",
-            python_executable=image.python_executable,
+            python_executable=VENV_PYTHON,
         )
 
     @classmethod

@@ -11,6 +11,10 @@
 NVIDIA's CUDA images have no Python; Ubuntu 24.04's distribution Python is 3.12, which runs code
 written for 3.11, so both map to it and the build installs it (`python_setup="apt-venv"`).
 
+Every image runs the runtime from a venv at `VENV_DIR` made from the base's Python
+(`python_executable` for `python_setup="image"`, the distribution's ``python3`` for `apt-venv`),
+so a base whose system Python is marked externally managed (PEP 668) works too.
+
 This lives in ``plan`` (not ``build``) because the resolved base image is part of the image's
 identity, which the planner hashes; ``build`` only renders it. `IMAGE_TEMPLATE_VERSION` is the
 version of the image recipe (this map and `build/dockerfile.py`): bump it when either changes what
@@ -23,13 +27,16 @@ from typing import Literal, NamedTuple
 
 from infra_chains.remote_config import BasetenImage, CustomImage
 
-IMAGE_TEMPLATE_VERSION = 1
+#: 2: every image runs from a venv at VENV_DIR, non-root user 10001, HEALTHCHECK, compiled
+#: runtime, build args for the requirements install.
+IMAGE_TEMPLATE_VERSION = 2
 #: The runtime's own floor (pyproject's requires-python).
 MIN_PYTHON = (3, 11)
 CUDA_IMAGE = "nvidia/cuda:12.6.3-cudnn-runtime-ubuntu24.04"
 CUDA_PYTHON_VERSION = "3.12"
-#: Where `apt-venv` puts the venv; its python is the image's.
-VENV_PYTHON = "/opt/venv/bin/python"
+#: The venv every image runs the runtime from (build/dockerfile.py makes it).
+VENV_DIR = "/opt/venv"
+VENV_PYTHON = f"{VENV_DIR}/bin/python"
 
 
 class BaseImage(NamedTuple):

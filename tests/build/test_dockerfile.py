@@ -1,52 +1,128 @@
-"""Dockerfiles: made from the image part alone, with a Python that can run the runtime."""
+"""Dockerfiles: made from the image part alone, a venv the runtime runs from, layers in cache order."""
 
 from __future__ import annotations
 
-from infra_chains.build.dockerfile import DOCKERIGNORE, dockerfile
+import hashlib
+import json
+import pathlib
+
+from infra_chains.build.context import write_build_context
+from infra_chains.build.dockerfile import (
+    BUILD_ARGS,
+    DOCKERIGNORE,
+    HEALTHCHECK_SCRIPT,
+    USER_ID,
+    dependency_layers,
+    dockerfile,
+)
 from infra_chains.plan import ChainPlan, ImageSpec, RuntimeVersion, SourceDigests
-from infra_chains.plan.base_images import CUDA_IMAGE, VENV_PYTHON
+from infra_chains.plan.base_images import CUDA_IMAGE, IMAGE_TEMPLATE_VERSION, VENV_PYTHON
+from infra_chains.plan.runtime import PACKAGE_DIR, runtime_files
+
+PIP_INSTALL = f"RUN {VENV_PYTHON} -m pip install --no-cache-dir -r /app/requirements.txt"
+SERVE = f'CMD ["{VENV_PYTHON}", "-m", "infra_chains.serve"]'
 
 
 def image(**fields: object) -> ImageSpec:
     base: dict[str, object] = dict(
         base_image="python:3.12-slim", python_version="3.12", sources=SourceDigests(code="c"),
-        runtime=RuntimeVersion(version="0.1.0", digest="r"), template_version=1,
+        runtime=RuntimeVersion(version="0.1.0", digest="r"), template_version=IMAGE_TEMPLATE_VERSION,
     )
     return ImageSpec.model_validate({**base, **fields})
 
 
-def test_default_image_installs_requirements_then_copies_the_source() -> None:
+def gpu_image(**fields: object) -> ImageSpec:
+    return image(base_image=CUDA_IMAGE, python_executable=VENV_PYTHON, python_setup="apt-venv",
+                 **fields)
+
+
+def custom_image() -> ImageSpec:
+    return image(base_image="my/base:1", python_executable="/py/bin/python3", python_version=None)
+
+
+def index(lines: list[str], prefix: str) -> int:
+    return next(i for i, line in enumerate(lines) if line.startswith(prefix))
+
+
+def test_default_image_makes_a_venv_installs_requirements_then_copies_the_source() -> None:
     text = dockerfile(image())
     lines = text.splitlines()
     assert lines[0] == "FROM python:3.12-slim"
     assert "apt-get" not in text
-    order = [next(i for i, line in enumerate(lines) if line.startswith(prefix)) for prefix in (
-        "RUN python3 -m pip install --no-cache-dir -r /app/requirements.txt",
-        "COPY runtime /app/runtime", "COPY workspace /app/workspace",
+    venv = lines[index(lines, "RUN python3 -m venv")]
+    assert venv.startswith("RUN python3 -m venv /opt/venv &&")  # the base's Python, no system site
+    order = [index(lines, prefix) for prefix in (
+        "RUN python3 -m venv", "COPY requirements.txt /app/requirements.txt", PIP_INSTALL,
+        "COPY runtime /app/runtime", "COPY packages /app/packages", "COPY data /app/data",
+        "COPY workspace /app/workspace", f"USER {USER_ID}:{USER_ID}", "HEALTHCHECK", "CMD",
     )]
     assert order == sorted(order)
     assert "ENV PYTHONPATH=/app/runtime" in lines
-    assert lines[-1] == 'CMD ["python3", "-m", "infra_chains.serve"]'
+    assert lines[-1] == SERVE
 
 
-def test_gpu_image_installs_the_distributions_python_into_a_venv() -> None:
-    text = dockerfile(image(
-        base_image=CUDA_IMAGE, python_executable=VENV_PYTHON, python_setup="apt-venv",
-        apt_requirements=["libgomp1"],
-    ))
-    install = next(line for line in text.splitlines() if "apt-get install" in line)
+def test_the_chainlet_runs_as_a_fixed_non_root_user_that_owns_only_its_home() -> None:
+    lines = dockerfile(image()).splitlines()
+    user = lines[index(lines, "RUN python3 -m venv")]
+    assert f"groupadd --system --gid {USER_ID} chainlet" in user
+    assert f"useradd --system --uid {USER_ID} --gid {USER_ID} --create-home" in user
+    assert [line for line in lines if line.startswith("USER ")] == [f"USER {USER_ID}:{USER_ID}"]
+    assert index(lines, "USER ") > index(lines, "COPY workspace")  # every file stays root's
+    assert not any("chown" in line or "--chown" in line for line in lines)
+
+
+def test_healthcheck_runs_the_images_python_on_the_shipped_script() -> None:
+    healthcheck = next(line for line in dockerfile(image()).splitlines()
+                       if line.startswith("HEALTHCHECK "))
+    options, command = healthcheck.split(" CMD ", 1)
+    assert "--interval=" in options and "--timeout=" in options and "--retries=" in options
+    assert json.loads(command) == [VENV_PYTHON, "-I", f"/app/runtime/{HEALTHCHECK_SCRIPT}"]
+    assert (PACKAGE_DIR.parent / HEALTHCHECK_SCRIPT) in runtime_files()
+
+
+def test_gpu_image_installs_the_distributions_python_and_makes_the_venv_from_it() -> None:
+    text = dockerfile(gpu_image(apt_requirements=["libgomp1"]))
+    lines = text.splitlines()
+    assert lines[0] == f"FROM {CUDA_IMAGE}"
+    install = lines[index(lines, "RUN apt-get")]
     assert "libgomp1 python3 python3-venv" in install
-    assert install.endswith("python3 -m venv /opt/venv")
-    assert f"RUN {VENV_PYTHON} -m pip install" in text
-    assert text.rstrip().endswith(f'CMD ["{VENV_PYTHON}", "-m", "infra_chains.serve"]')
+    assert install.endswith("&& apt-get clean && rm -rf /var/lib/apt/lists/*")
+    assert lines[index(lines, "RUN apt-get") + 1].startswith("RUN /usr/bin/python3 -m venv /opt/venv ")
+    assert PIP_INSTALL in lines
+    assert lines[-1] == SERVE
 
 
-def test_custom_image_uses_its_python() -> None:
-    text = dockerfile(image(base_image="my/base:1", python_executable="/py/bin/python3",
-                            python_version=None))
+def test_custom_image_makes_the_venv_from_its_python_and_keeps_its_packages() -> None:
+    text = dockerfile(custom_image())
     assert text.startswith("FROM my/base:1\n")
-    assert "RUN /py/bin/python3 -m pip install" in text
-    assert "python3 -m venv" not in text
+    assert "RUN /py/bin/python3 -m venv --system-site-packages /opt/venv " in text
+    assert "apt-get" not in text
+    assert PIP_INSTALL in text
+    assert text.splitlines()[-1] == SERVE
+
+
+def test_apt_packages_are_one_cleaned_layer_before_the_venv_and_quoted() -> None:
+    lines = dockerfile(image(apt_requirements=["curl", "libgomp1=12.2.0-14", "weird;name"])).splitlines()
+    apt = [line for line in lines if "apt-get" in line and line.startswith("RUN")]
+    assert len(apt) == 1
+    assert apt[0] == (
+        "RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "
+        "--no-install-recommends curl libgomp1=12.2.0-14 'weird;name' "
+        "&& apt-get clean && rm -rf /var/lib/apt/lists/*"
+    )
+    assert lines[lines.index(apt[0]) - 1] == "# hadolint ignore=DL3008"
+    assert lines.index(apt[0]) < index(lines, "RUN python3 -m venv")
+
+
+def test_build_args_reach_only_the_requirements_install_and_never_env() -> None:
+    lines = dockerfile(image()).splitlines()
+    args = [i for i, line in enumerate(lines) if line.startswith("ARG ")]
+    assert [lines[i] for i in args] == [f"ARG {name}" for name in BUILD_ARGS]
+    assert "PIP_INDEX_URL" in BUILD_ARGS
+    assert index(lines, "COPY requirements.txt") < min(args) and max(args) + 1 == lines.index(PIP_INSTALL)
+    for line in lines:
+        if line.startswith("ENV "):
+            assert not any(name in line for name in BUILD_ARGS), line
 
 
 def test_the_dockerfile_depends_on_the_image_part_only(plan: ChainPlan) -> None:
@@ -56,6 +132,68 @@ def test_the_dockerfile_depends_on_the_image_part_only(plan: ChainPlan) -> None:
         assert plan.workspace_dir not in text
 
 
-def test_dockerignore_keeps_vcs_venvs_caches_and_env_files_out() -> None:
-    for pattern in ("**/.git", "**/.venv", "**/venv", "**/__pycache__", "**/.env", "**/.env.*"):
+def test_dependency_layers_are_the_dockerfiles_prefix() -> None:
+    for spec in (image(), gpu_image(), custom_image(), image(apt_requirements=["curl"])):
+        prefix = dependency_layers(spec)
+        assert dockerfile(spec).splitlines()[: len(prefix)] == prefix
+        assert prefix[-1] == PIP_INSTALL
+
+
+def _files(root: pathlib.Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def _copied_before_install(lines: list[str]) -> set[str]:
+    """Context paths read by a COPY before the requirements install."""
+    end = lines.index(PIP_INSTALL)
+    return {line.split()[1] for line in lines[:end] if line.startswith("COPY ")}
+
+
+def test_chainlets_with_equal_base_and_requirements_share_every_layer_up_to_the_install(
+    shared_plan: ChainPlan, tmp_path: pathlib.Path
+) -> None:
+    leaf, mid, entry = (shared_plan.chainlet(n) for n in ("Leaf", "Mid", "Entry"))
+    contexts = {s.name: write_build_context(shared_plan, s, tmp_path / s.name).directory
+                for s in (leaf, mid, entry)}
+    texts = {name: (root / "Dockerfile").read_text().splitlines() for name, root in contexts.items()}
+    # Leaf and Mid: byte-identical instructions up to and including the install...
+    end = texts["Leaf"].index(PIP_INSTALL)
+    assert texts["Leaf"][: end + 1] == texts["Mid"][: end + 1]
+    # ...over byte-identical files: every context file that differs is copied after it.
+    leaf_files, mid_files = _files(contexts["Leaf"]), _files(contexts["Mid"])
+    differing = {path for path in leaf_files.keys() | mid_files.keys()
+                 if leaf_files.get(path) != mid_files.get(path)}
+    assert {"data/table.csv", "packages/0/helpers.py"} <= differing
+    early = _copied_before_install(texts["Leaf"])
+    assert early == {"requirements.txt"}
+    assert not {p for p in differing if p.split("/")[0] in early or p in early}, differing
+    # Entry asks for numpy: same instructions, but its requirements.txt differs, so its install
+    # layer is its own.
+    assert texts["Entry"][: end + 1] == texts["Leaf"][: end + 1]
+    assert (contexts["Entry"] / "requirements.txt").read_bytes() != leaf_files["requirements.txt"]
+    assert leaf.image.sources != mid.image.sources  # different images, shared dependency layers
+
+
+def test_dockerignore_keeps_vcs_venvs_caches_state_and_env_files_out() -> None:
+    for pattern in ("**/.git", "**/.venv", "**/venv", "**/__pycache__", "**/.env", "**/.env.*",
+                    "**/.chains_generated"):
         assert pattern in DOCKERIGNORE.splitlines()
+
+
+#: sha256 of the rendered recipe per IMAGE_TEMPLATE_VERSION. When this test fails you changed
+#: what images hold: bump IMAGE_TEMPLATE_VERSION (plan/base_images.py), so no image built from
+#: the old recipe is reused under a tag the new one would give, and record the new digest here.
+TEMPLATE_DIGESTS = {
+    2: "536508e04934010f94fd905d82d67abf7345c1df81b354d5d7277e490fbc61d9",
+}
+
+
+def test_changing_the_recipe_bumps_the_template_version() -> None:
+    recipe = hashlib.sha256()
+    for spec in (image(), gpu_image(apt_requirements=["libgomp1"]), custom_image()):
+        recipe.update(dockerfile(spec).encode())
+    recipe.update(DOCKERIGNORE.encode())
+    assert recipe.hexdigest() == TEMPLATE_DIGESTS.get(IMAGE_TEMPLATE_VERSION), (
+        f"the image recipe changed: bump IMAGE_TEMPLATE_VERSION (now {IMAGE_TEMPLATE_VERSION}) "
+        f"and record {recipe.hexdigest()} for it in TEMPLATE_DIGESTS"
+    )

@@ -7,14 +7,15 @@ import sys
 
 from infra_chains.build.layout import APP_DIR, ChainletLayout
 from infra_chains.plan import ChainPlan
+from infra_chains.plan.base_images import VENV_PYTHON
 from infra_chains.plan.runtime import PACKAGE_DIR
 
 
-def test_the_image_layout_puts_everything_under_app(plan: ChainPlan) -> None:
+def test_the_image_layout_puts_everything_under_app_and_runs_the_venvs_python(plan: ChainPlan) -> None:
     layout = ChainletLayout.in_image(plan.chainlet("Entry").image)
     assert layout == ChainletLayout(
         workspace_dir=f"{APP_DIR}/workspace", package_dirs=[f"{APP_DIR}/packages/0"],
-        data_dir=f"{APP_DIR}/data", runtime_dir=f"{APP_DIR}/runtime", python_executable="python3",
+        data_dir=f"{APP_DIR}/data", runtime_dir=f"{APP_DIR}/runtime", python_executable=VENV_PYTHON,
     )
     assert ChainletLayout.in_image(plan.chainlet("Leaf").image).data_dir is None
 
