@@ -93,7 +93,9 @@ def load_entrypoint(chain_file: pathlib.Path | str, entrypoint: str | None = Non
         )
     # Only this file's classes: a file of the same module name imported before (another
     # directory's `chain.py`) may have left its own chainlets registered under that name.
-    chainlets = [c for c in chainlets_in_module(module.__name__) if getattr(module, c.__name__, None) is c]
+    chainlets: list[type[ChainletBase]] = [
+        c for c in chainlets_in_module(module.__name__) if getattr(module, c.__name__, None) is c
+    ]
     if entrypoint is not None:
         for cls in chainlets:
             if cls.__name__ == entrypoint:
