@@ -10,7 +10,12 @@ import re
 import httpx
 import pytest
 
-from infra_chains.build.context import BuildContext, write_build_context, write_build_contexts
+from infra_chains.build.context import (
+    BuildContext,
+    runtime_requirements,
+    write_build_context,
+    write_build_contexts,
+)
 from infra_chains.build.layout import ChainletLayout
 from infra_chains.framework.graph import build_graph
 from infra_chains.framework.loading import load_entrypoint
@@ -40,9 +45,64 @@ def test_context_holds_workspace_packages_data_runtime_and_recipe(
     assert (root / "packages" / "0" / "shared_helpers.py").is_file()
     assert (root / "data" / "weights.bin").read_bytes() == b"\1\2\3"
     assert (root / "requirements.txt").read_text().splitlines() == spec.image.pip_requirements
-    assert (root / "requirements.txt").read_text().splitlines()[-2:] == ["requests==2.32.3", "numpy==2.1.0"]
     assert ChainletLayout.model_validate_json((root / "layout.json").read_text()) == context.layout
     assert (root / ".dockerignore").is_file() and (root / "Dockerfile").is_file()
+
+
+def test_requirements_merge_the_file_and_the_list_with_the_users_pins_winning(
+    plan: ChainPlan, tmp_path: pathlib.Path
+) -> None:
+    root = write_build_context(plan, plan.chainlet("Entry"), tmp_path / "ctx").directory
+    lines = (root / "requirements.txt").read_text().splitlines()
+    names = [re.split(r"[=<>~!\[; ]", line, maxsplit=1)[0].lower() for line in lines]
+    assert len(names) == len(set(names)), lines  # one line per project
+    assert "httpx==0.27.2" in lines and "httpx==0.28.1" not in lines  # the file's over the runtime's
+    assert "requests==2.32.3" in lines and "requests==2.31.0" not in lines  # the list's over the file's
+    assert "numpy==2.1.0" in lines and "uvicorn==0.54.0" in lines  # and the runtime's own pins
+    leaf = write_build_context(plan, plan.chainlet("Leaf"), tmp_path / "leaf").directory
+    assert (leaf / "requirements.txt").read_text().splitlines() == runtime_requirements()
+
+
+def test_default_image_context_of_an_example(tmp_path: pathlib.Path) -> None:
+    plan = make_plan(build_graph(load_entrypoint(EXAMPLES / "text_pipeline.py")), "text-pipeline")
+    for spec in plan.chainlets:
+        context = write_build_context(plan, spec, tmp_path / spec.name)
+        lines = (context.directory / "Dockerfile").read_text().splitlines()
+        assert lines[0] == "FROM python:3.11-slim"
+        assert context.layout.python_executable == "/opt/venv/bin/python"
+        assert context.build_args == ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL")
+        assert context.layout.data_dir is None and context.layout.package_dirs == []
+
+
+def test_data_and_package_dirs_are_copied_where_the_layout_says(
+    plan: ChainPlan, tmp_path: pathlib.Path
+) -> None:
+    context = write_build_context(plan, plan.chainlet("Entry"), tmp_path / "ctx")
+    lines = (context.directory / "Dockerfile").read_text().splitlines()
+    assert "COPY packages /app/packages" in lines and "COPY data /app/data" in lines
+    assert context.layout.package_dirs == ["/app/packages/0"] and context.layout.data_dir == "/app/data"
+    assert (context.directory / "packages" / "0" / "shared_helpers.py").is_file()
+    assert (context.directory / "data" / "weights.bin").is_file()
+
+
+def test_files_are_readable_by_the_images_user_whatever_the_users_umask(
+    plan: ChainPlan, tmp_path: pathlib.Path
+) -> None:
+    workspace = pathlib.Path(plan.workspace_dir)
+    (workspace / "data" / "weights.bin").chmod(0o600)
+    (workspace / "data").chmod(0o700)
+    tool = workspace / "tool.sh"
+    tool.write_text("#!/bin/sh\n")
+    tool.chmod(0o700)
+    old_umask = os.umask(0o077)
+    try:
+        root = write_build_context(plan, plan.chainlet("Entry"), tmp_path / "ctx").directory
+    finally:
+        os.umask(old_umask)
+    modes = {p.relative_to(root).as_posix(): p.stat().st_mode & 0o777 for p in [root, *root.rglob("*")]}
+    assert modes["data/weights.bin"] == 0o644 and modes["data"] == 0o755
+    assert modes["workspace/tool.sh"] == 0o755 and modes["Dockerfile"] == 0o644
+    assert set(modes.values()) <= {0o644, 0o755}, {k: oct(v) for k, v in modes.items()}
 
 
 def test_context_ships_every_runtime_file_including_the_build_package(
@@ -55,7 +115,15 @@ def test_context_ships_every_runtime_file_including_the_build_package(
     assert "infra_chains/build/context.py" in shipped  # a folder named `build` is not skipped
 
 
-def test_context_holds_no_secret_env_file_vcs_venv_or_cache(plan: ChainPlan, tmp_path: pathlib.Path) -> None:
+def test_context_holds_no_secret_env_file_vcs_venv_or_cache(
+    plan: ChainPlan, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sentinel is in the workspace's .env and .git, in the environment under the secret's
+    name, and in a build arg's variable: none of it reaches a file of any context."""
+    monkeypatch.setenv("TOKEN", SENTINEL)
+    monkeypatch.setenv("token", SENTINEL)
+    monkeypatch.setenv("PIP_INDEX_URL", f"https://user:{SENTINEL}@pypi.example.com/simple")
+    assert plan.chainlet("Entry").secret_keys == ["token"]
     chain_dir = write_build_contexts(plan, tmp_path / "out")
     for path in all_files(chain_dir):
         parts = set(path.relative_to(chain_dir).parts)
