@@ -334,6 +334,7 @@ class Supervisor:
             logger.warning("fork server pid %d exited with code %d; starting another",
                            self._forks.pid, code)
             self._stop_fork_server()
+        if self._forks is None and not self._stop:  # rate-limited: FORK_SERVER_RESTART_SEC
             self._start_fork_server(self.desired.python_executable if self.desired else sys.executable)
         if self._fork:
             for pid, code in reap_strays(self._tracked):

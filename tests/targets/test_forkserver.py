@@ -1,0 +1,231 @@
+"""Chainlets forked from the chain's fork server: they serve, the supervisor reaps them and sees
+their exit codes, they come back after a SIGKILL, the fork server's own death is survived, and
+nothing is left running after ``down`` (or after the supervisor dies and the chain is pushed again).
+Real processes on loopback."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import signal
+import textwrap
+import time
+from collections.abc import Callable
+
+import pytest
+
+import infra_chains as chains
+from infra_chains.framework.loading import load_entrypoint
+from infra_chains.serving.forkserver import FORK_SERVER_FLAG
+from infra_chains.targets.local import LocalTarget
+from infra_chains.targets.local.state import ChainletState, pid_alive
+
+CHAIN = '''
+import os
+
+import infra_chains as chains
+
+
+class Leaf(chains.ChainletBase):
+    def run_remote(self, text: str) -> str:
+        return text.upper()
+
+
+class Broken(chains.ChainletBase):
+    def __init__(self) -> None:
+        raise RuntimeError("broken on purpose")
+
+    def run_remote(self, text: str) -> str:
+        return text
+
+
+@chains.mark_entrypoint
+class Entry(chains.ChainletBase):
+    def __init__(self, leaf: Leaf = chains.depends(Leaf)) -> None:
+        self._leaf = leaf
+
+    async def run_remote(self, text: str) -> str:
+        # The environment the supervisor built for this chainlet, not the fork server's.
+        contract = "yes" if os.environ.get("INFRA_CHAINS_RUNTIME_JSON") else "no"
+        return await self._leaf.run_remote(text=text) + " contract:" + contract
+'''
+
+BROKEN_ENTRY = '''
+import infra_chains as chains
+
+
+@chains.mark_entrypoint
+class Entry(chains.ChainletBase):
+    def __init__(self) -> None:
+        raise RuntimeError("broken on purpose")
+
+    def run_remote(self, text: str) -> str:
+        return text
+'''
+
+
+def push(tmp_path: pathlib.Path, target: LocalTarget, name: str,
+         source: str = CHAIN) -> chains.ChainService:
+    path = tmp_path / "src" / f"{name}_chain.py"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(textwrap.dedent(source))
+    service = chains.push(load_entrypoint(path), chain_name=name, remote=target, ready_timeout_sec=30)
+    assert service is not None
+    return service
+
+
+def chainlet(target: LocalTarget, chain: str, name: str) -> ChainletState:
+    found = target.service(chain).state().chainlet(name)
+    assert found is not None
+    return found
+
+
+def children(pid: int) -> list[int]:
+    try:
+        text = pathlib.Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+def cmdline(pid: int) -> list[str]:
+    return pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+
+
+def fork_server(supervisor: int, chainlet_pids: set[int]) -> int:
+    servers = [p for p in children(supervisor) if p not in chainlet_pids
+               and FORK_SERVER_FLAG in cmdline(p)]
+    assert len(servers) == 1, servers
+    return servers[0]
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout_sec: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_sec
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting until {what}")
+        time.sleep(0.05)
+
+
+@pytest.mark.servers
+def test_forked_chainlets_serve_as_children_of_the_supervisor(
+    tmp_path: pathlib.Path, local_target: LocalTarget
+) -> None:
+    service = push(tmp_path, local_target, "forked")
+    assert service.run_remote({"text": "hi"}) == "HI contract:yes"
+    state = local_target.service("forked").state()
+    pids = {c.name: c.pid for c in state.chainlets}
+    for name, pid in pids.items():
+        assert pid is not None
+        # Forked (the fork server's command line), named after the chainlet, reaped by the
+        # supervisor: its child.
+        assert FORK_SERVER_FLAG in cmdline(pid)
+        assert pathlib.Path(f"/proc/{pid}/comm").read_text().strip() == name
+        assert pid in children(state.supervisor_pid)
+    fork_server(state.supervisor_pid, {p for p in pids.values() if p})
+
+
+@pytest.mark.servers
+def test_a_sigkilled_forked_chainlet_comes_back_and_its_exit_code_is_seen(
+    tmp_path: pathlib.Path, local_target: LocalTarget
+) -> None:
+    service = push(tmp_path, local_target, "killed")
+    victim = chainlet(local_target, "killed", "Leaf").pid
+    assert victim is not None
+    os.kill(victim, signal.SIGKILL)
+    wait_for("Leaf is back", lambda: chainlet(local_target, "killed", "Leaf").status == "ready"
+             and chainlet(local_target, "killed", "Leaf").pid != victim)
+    leaf = chainlet(local_target, "killed", "Leaf")
+    assert leaf.last_exit_code == -signal.SIGKILL
+    assert leaf.restarts == 1
+    assert not pid_alive(victim)  # reaped, not a zombie
+    assert service.run_remote({"text": "again"}) == "AGAIN contract:yes"
+
+
+@pytest.mark.servers
+def test_an_exit_code_of_a_forked_chainlet_reaches_the_push(
+    tmp_path: pathlib.Path, local_target: LocalTarget
+) -> None:
+    with pytest.raises(chains.DeploymentError, match="exited with code 1"):
+        push(tmp_path, local_target, "broken", BROKEN_ENTRY)
+
+
+@pytest.mark.servers
+def test_the_fork_servers_death_is_survived(
+    tmp_path: pathlib.Path, local_target: LocalTarget
+) -> None:
+    service = push(tmp_path, local_target, "noserver")
+    state = local_target.service("noserver").state()
+    pids = {c.pid for c in state.chainlets if c.pid}
+    dead = fork_server(state.supervisor_pid, pids)
+    os.kill(dead, signal.SIGKILL)
+    wait_for("a new fork server", lambda: any(
+        p != dead and FORK_SERVER_FLAG in cmdline(p) and p not in pids
+        for p in children(state.supervisor_pid)))
+    assert service.run_remote({"text": "still"}) == "STILL contract:yes"  # serving meanwhile
+    victim = chainlet(local_target, "noserver", "Leaf").pid
+    assert victim is not None
+    os.kill(victim, signal.SIGKILL)
+    wait_for("Leaf is back", lambda: chainlet(local_target, "noserver", "Leaf").status == "ready"
+             and chainlet(local_target, "noserver", "Leaf").pid != victim)
+    assert service.run_remote({"text": "back"}) == "BACK contract:yes"
+
+
+@pytest.mark.servers
+def test_down_leaves_no_process_behind(tmp_path: pathlib.Path, local_target: LocalTarget) -> None:
+    push(tmp_path, local_target, "gone")
+    state = local_target.service("gone").state()
+    started = [state.supervisor_pid, *children(state.supervisor_pid)]
+    assert len(started) == 1 + 2 + 1  # the supervisor, 2 chainlets, the fork server
+    local_target.down("gone")
+    wait_for("every process exited", lambda: not any(pid_alive(p) for p in started), 10.0)
+
+
+@pytest.mark.servers
+def test_forked_chainlets_of_a_dead_supervisor_are_replaced_by_the_next_push(
+    tmp_path: pathlib.Path, local_target: LocalTarget
+) -> None:
+    push(tmp_path, local_target, "orphans")
+    state = local_target.service("orphans").state()
+    chainlet_pids = {c.pid for c in state.chainlets if c.pid}
+    server = fork_server(state.supervisor_pid, chainlet_pids)
+    os.kill(state.supervisor_pid, signal.SIGKILL)
+    # The fork server goes with its supervisor; the chainlets keep serving, unsupervised.
+    wait_for("the fork server exited", lambda: not pid_alive(server), 10.0)
+    assert all(pid_alive(p) for p in chainlet_pids)
+    service = push(tmp_path, local_target, "orphans")
+    assert not any(pid_alive(p) for p in chainlet_pids)
+    assert service.run_remote({"text": "new"}) == "NEW contract:yes"
+
+
+SPAWNER = '''
+import subprocess
+
+import infra_chains as chains
+
+
+@chains.mark_entrypoint
+class Entry(chains.ChainletBase):
+    def __init__(self) -> None:
+        # A grandchild left behind: its parent (sh) exits at once, so it is re-parented.
+        out = subprocess.run(["sh", "-c", "sleep 1 >/dev/null 2>&1 & echo $!"],
+                             capture_output=True, text=True, check=True)
+        self._orphan = int(out.stdout)
+
+    def run_remote(self) -> int:
+        return self._orphan
+'''
+
+
+@pytest.mark.servers
+def test_a_chainlets_orphaned_child_is_reaped_by_the_supervisor(
+    tmp_path: pathlib.Path, local_target: LocalTarget
+) -> None:
+    service = push(tmp_path, local_target, "spawner", SPAWNER)
+    orphan = service.run_remote({})
+    assert isinstance(orphan, int)
+    supervisor = local_target.service("spawner").state().supervisor_pid
+    if pathlib.Path(f"/proc/{orphan}").exists():
+        assert orphan in children(supervisor)  # a subreaper: the orphan came to it
+    # Once it exits it is reaped (not left a zombie of the supervisor).
+    wait_for("the orphan is reaped", lambda: not pathlib.Path(f"/proc/{orphan}").exists(), 10.0)
