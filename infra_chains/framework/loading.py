@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import pathlib
 import re
@@ -14,6 +15,11 @@ from infra_chains.framework.chainlet import (
     chainlets_in_module,
     is_entrypoint,
 )
+
+#: Workspace modules a `load_entrypoint` imported, with their file and its digest then: a later
+#: load imports again those whose file changed, so a push after an edit, in the same process,
+#: plans the edited classes (their signatures decide which dependents restart).
+_imported: dict[str, tuple[pathlib.Path, bytes]] = {}
 
 #: One part of a module path: importable by file name (``-`` is fine, ``.`` and spaces are not).
 MODULE_PART_RE = re.compile(r"^[\w-]+$")
@@ -73,6 +79,8 @@ def load_entrypoint(chain_file: pathlib.Path | str, entrypoint: str | None = Non
     if str(workspace) in sys.path:
         sys.path.remove(str(workspace))
     sys.path.insert(0, str(workspace))
+    _forget_edited_modules()
+    before = set(sys.modules)
     loaded = sys.modules.get(name)
     if loaded is not None and pathlib.Path(getattr(loaded, "__file__", "") or "").resolve() != path:
         for key in [k for k in sys.modules if k == name or k.startswith(name + ".")]:
@@ -91,6 +99,7 @@ def load_entrypoint(chain_file: pathlib.Path | str, entrypoint: str | None = Non
             f"Importing {path} as module {name!r} found another module at {module.__file__}; "
             "rename the chain file so it does not shadow an installed module."
         )
+    _remember_imported((set(sys.modules) - before) | {name}, workspace)
     # Only this file's classes: a file of the same module name imported before (another
     # directory's `chain.py`) may have left its own chainlets registered under that name.
     chainlets: list[type[ChainletBase]] = [
@@ -116,6 +125,36 @@ def load_entrypoint(chain_file: pathlib.Path | str, entrypoint: str | None = Non
     raise ChainsUsageError(  # pragma: no cover - mark_entrypoint reports a second one itself
         f"{path} marks {len(marked)} entrypoints; keep one."
     )
+
+
+def _forget_edited_modules() -> None:
+    """Drop the modules a previous load imported whose file changed since, and their bytecode.
+
+    The bytecode goes too: Python reuses it when the source's size and mtime in whole seconds
+    are unchanged, which a quick edit such as ``v1`` -> ``v2`` does not change.
+    """
+    for name, (file, digest) in list(_imported.items()):
+        if _digest(file) == digest:
+            continue
+        del _imported[name]
+        cached = getattr(sys.modules.pop(name, None), "__cached__", None)
+        if cached:
+            pathlib.Path(cached).unlink(missing_ok=True)
+    importlib.invalidate_caches()
+
+
+def _remember_imported(names: set[str], workspace: pathlib.Path) -> None:
+    for name in names:
+        file = getattr(sys.modules.get(name), "__file__", None)
+        if file and pathlib.Path(file).resolve().is_relative_to(workspace):
+            _imported[name] = (pathlib.Path(file), _digest(pathlib.Path(file)))
+
+
+def _digest(file: pathlib.Path) -> bytes:
+    try:
+        return hashlib.sha256(file.read_bytes()).digest()
+    except OSError:
+        return b""
 
 
 def _where(exc: BaseException, path: pathlib.Path) -> str:

@@ -9,8 +9,9 @@ Each chainlet has two parts with a hash each:
   dependencies, config, assets, secret names, user_env); its `deployment_hash` decides roll-outs,
   so scaling a chainlet never rebuilds its image.
 
-`content_hash` combines both with the dependencies' content hashes: the local target restarts a
-chainlet when it changes. The plan's JSON is deterministic (sorted, no timestamps); the only
+`content_hash` combines both: the local target restarts a chainlet when it changes. A dependent
+covers its dependencies' *interfaces* (`infra_chains.plan.interface`), not their code: a
+dependency's new body restarts that dependency alone. The plan's JSON is deterministic (sorted, no timestamps); the only
 machine-local value is `ChainPlan.workspace_dir`, which the build step needs to find the files
 and which no hash covers.
 """
@@ -49,12 +50,12 @@ class SourceDigests(_Frozen):
 
     code: str = pydantic.Field(
         description="The chainlet's class, its module's shared code and the workspace's other "
-        "files (sibling chainlets in the same module excluded)."
+        "files (every other chainlet's class left out, in its module or another)."
     )
     dependencies: dict[str, str] = pydantic.Field(
         default_factory=dict,
-        description="`code` of each direct dependency: the image's stubs are made from their "
-        "classes.",
+        description="Interface digest of each direct dependency (name, run_remote signature, "
+        "I/O JSON schemas): the image's stubs are made from it, not from the dependency's code.",
     )
     packages: list[str] = pydantic.Field(default_factory=list, description="One per package dir.")
     data: str | None = None
@@ -129,7 +130,8 @@ class ChainletSpec(_Frozen):
     image_hash: str = pydantic.Field(description="Hash of `image`: the image tag.")
     deployment_hash: str = pydantic.Field(description="Hash of `deployment`.")
     content_hash: str = pydantic.Field(
-        description="Hash of image_hash, deployment_hash and the dependencies' content hashes."
+        description="Hash of image_hash and deployment_hash (the image covers the dependencies' "
+        "interfaces)."
     )
 
     @property

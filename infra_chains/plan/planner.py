@@ -19,6 +19,7 @@ from infra_chains.plan.base_images import (
     UnsupportedBaseImage,
     resolve_base_image,
 )
+from infra_chains.plan.interface import interface_digest
 from infra_chains.plan.models import (
     ChainletSpec,
     ChainPlan,
@@ -144,18 +145,20 @@ class _Planner:
         self.graph, self.workspace, self.files, self.runtime = graph, workspace, files, runtime
         self.user_env, self.environment = user_env, environment
         self._code: dict[str, str] = {}
-        self._done: dict[str, ChainletSpec] = {}
+        self._interfaces: dict[str, str] = {}
+        self._files: dict[tuple[pathlib.Path, str | None], bytes] = {}
+        self._chainlet_classes: dict[pathlib.Path, set[str]] = {}
+        for definition in graph.chainlets:
+            self._chainlet_classes.setdefault(_source_file(definition), set()).add(definition.cls.__name__)
 
     def spec(self, chainlet: ChainletDefinition) -> ChainletSpec:
         image = self._image(chainlet)
         deployment = self._deployment(chainlet)
         image_hash, deployment_hash = stable_hash(image), stable_hash(deployment)
-        content_hash = stable_hash({
-            "image": image_hash,
-            "deployment": deployment_hash,
-            "dependencies": {d.name: self._done[d.name].content_hash for d in deployment.dependencies},
-        })
-        spec = ChainletSpec(
+        # The dependencies' interfaces are in the image part: a dependency's new body restarts
+        # no dependent, a new signature or I/O model restarts each (their stubs change).
+        content_hash = stable_hash({"image": image_hash, "deployment": deployment_hash})
+        return ChainletSpec(
             name=chainlet.name,
             is_entrypoint=chainlet is self.graph.entrypoint,
             image=image,
@@ -164,22 +167,43 @@ class _Planner:
             deployment_hash=deployment_hash,
             content_hash=content_hash,
         )
-        self._done[chainlet.name] = spec
-        return spec
 
     def code_digest(self, chainlet: ChainletDefinition) -> str:
-        """The chainlet's class, its module's shared code and the workspace's other files."""
+        """The chainlet's class, and every file of the workspace without the other chainlets.
+
+        Other chainlets' classes, in its own module or another, are left out: a dependent needs
+        only a dependency's interface (`interface_digest`), and a sibling nothing at all, so
+        editing one chainlet's body restarts that chainlet alone. Shared code (imports, models,
+        helpers) and every other file count for all.
+        """
         if chainlet.name not in self._code:
-            file = _source_file(chainlet)
-            siblings = {
-                c.cls.__name__ for c in self.graph.chainlets
-                if c is not chainlet and _source_file(c) == file
-            }
+            own = _source_file(chainlet)
             digest = hashlib.sha256()
-            digest.update(ws.module_source_without(file.read_text(), siblings).encode())
-            digest.update(ws.digest_files(self.files, self.workspace, skip=file).encode())
+            digest.update(self._file_digest(own, keep=chainlet.cls.__name__))
+            for path in self.files:
+                if path != own:
+                    digest.update(path.relative_to(self.workspace).as_posix().encode() + b"\0")
+                    digest.update(self._file_digest(path))
             self._code[chainlet.name] = digest.hexdigest()
         return self._code[chainlet.name]
+
+    def _file_digest(self, path: pathlib.Path, keep: str | None = None) -> bytes:
+        """sha256 of a file; of a chain module's source without its chainlets but ``keep``."""
+        key = (path, keep)
+        if key not in self._files:
+            classes = {c for c in self._chainlet_classes.get(path, set()) if c != keep}
+            if classes:
+                content = ws.module_source_without(path.read_text(), classes).encode()
+            else:
+                content = path.read_bytes()
+            self._files[key] = hashlib.sha256(content).digest()
+        return self._files[key]
+
+    def interface_digest(self, chainlet: ChainletDefinition) -> str:
+        """What the chainlet's callers' stubs are made from (computed once per chainlet)."""
+        if chainlet.name not in self._interfaces:
+            self._interfaces[chainlet.name] = interface_digest(chainlet)
+        return self._interfaces[chainlet.name]
 
     def _image(self, chainlet: ChainletDefinition) -> ImageSpec:
         config = chainlet.remote_config
@@ -194,7 +218,7 @@ class _Planner:
         sources = SourceDigests(
             code=self.code_digest(chainlet),
             dependencies={
-                definition_of(d.chainlet_cls).name: self.code_digest(definition_of(d.chainlet_cls))
+                definition_of(d.chainlet_cls).name: self.interface_digest(definition_of(d.chainlet_cls))
                 for d in chainlet.dependencies if d.is_chainlet
             },
             packages=[ws.digest_files(ws.workspace_files(root), root) for root in package_dirs],

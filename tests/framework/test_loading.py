@@ -60,3 +60,33 @@ def test_two_files_of_one_module_name_load_as_themselves(tmp_path: pathlib.Path)
         (tmp_path / directory / "same-name.py").write_text(textwrap.dedent(CHAIN).replace("Hello", cls))
     assert load_entrypoint(tmp_path / "one" / "same-name.py").__name__ == "First"
     assert load_entrypoint(tmp_path / "two" / "same-name.py").__name__ == "Second"
+
+
+def test_loading_again_after_an_edit_sees_the_edit_in_every_workspace_module(tmp_path: pathlib.Path) -> None:
+    """An in-process re-push plans what is on disk (a stale signature would keep old stubs)."""
+    from infra_chains.framework.chainlet import definition_of
+
+    (tmp_path / "reload_dep.py").write_text(textwrap.dedent(CHAIN).replace("@chains.mark_entrypoint", ""))
+    path = tmp_path / "reload_chain.py"
+    path.write_text(textwrap.dedent('''
+        import infra_chains as chains
+        from reload_dep import Hello
+
+
+        @chains.mark_entrypoint
+        class Entry(chains.ChainletBase):
+            def __init__(self, hello: Hello = chains.depends(Hello)) -> None:
+                self._hello = hello
+
+            def run_remote(self, name: str) -> str:
+                return self._hello.run_remote(name=name) + " v1"
+    '''))
+    first = load_entrypoint(path)
+    assert load_entrypoint(path) is first  # unchanged files are not imported again
+    path.write_text(path.read_text().replace("name: str", "who: str").replace("name=name", "name=who"))
+    dep = tmp_path / "reload_dep.py"
+    dep.write_text(dep.read_text().replace("name: str", "nick: str").replace("{name}", "{nick}"))
+    second = load_entrypoint(path)
+    assert [p.name for p in definition_of(second).endpoint.params] == ["who"]
+    hello = definition_of(second).dependencies[0].chainlet_cls
+    assert [p.name for p in definition_of(hello).endpoint.params] == ["nick"]

@@ -220,25 +220,129 @@ def test_deployment_part_holds_what_runs_the_image(tmp_path: pathlib.Path) -> No
                for n, h in hashes(plan, "deployment_hash").items())
 
 
-def test_a_dependency_edit_changes_its_dependents_image(tmp_path: pathlib.Path) -> None:
-    """A dependent's stubs are made from the dependency's class in the dependent's image."""
-    path = write_chain(tmp_path, "stub_chain")
+HASHES = ("image_hash", "content_hash")
+
+
+def changed(before: ChainPlan, after: ChainPlan) -> dict[str, set[str]]:
+    """Per hash kind, the chainlets whose hash differs between two plans."""
+    return {kind: {n for n, h in hashes(after, kind).items() if hashes(before, kind)[n] != h}
+            for kind in HASHES}
+
+
+def test_editing_a_dependencys_body_changes_only_its_own_hashes(tmp_path: pathlib.Path) -> None:
+    """A dependent's stubs need the dependency's interface, not its implementation."""
+    path = write_chain(tmp_path, "body_chain")
     before = plan_of(path)
-    path.write_text(path.read_text().replace("return text.upper()", "return text.lower()"))
-    after = plan_of(path)
-    assert after.chainlet("Mid").image_hash != before.chainlet("Mid").image_hash
-    assert after.chainlet("Entry").image_hash == before.chainlet("Entry").image_hash
-    assert after.chainlet("Entry").content_hash != before.chainlet("Entry").content_hash
+    path.write_text(path.read_text().replace('+ "!"', '+ "?"'))  # Mid's body
+    after_mid = plan_of(path)
+    assert changed(before, after_mid) == {kind: {"Mid"} for kind in HASHES}
+    path.write_text(path.read_text().replace("return text.upper()", "return text.lower()"))  # Leaf's
+    assert changed(after_mid, plan_of(path)) == {kind: {"Leaf"} for kind in HASHES}
 
 
-def test_editing_one_chainlet_changes_only_its_hash_and_its_dependents(tmp_path: pathlib.Path) -> None:
-    path = write_chain(tmp_path, "edit_chain")
-    before = {c.name: c.content_hash for c in plan_of(path).chainlets}
-    path.write_text(path.read_text().replace('+ "!"', '+ "?"'))  # edit Mid only
-    after = {c.name: c.content_hash for c in plan_of(path).chainlets}
-    assert after["Leaf"] == before["Leaf"]
-    assert after["Mid"] != before["Mid"]
-    assert after["Entry"] != before["Entry"]  # it depends on Mid
+@pytest.mark.parametrize("edit", [
+    ("def run_remote(self, text: str) -> str:\n        return self._leaf",
+     "def run_remote(self, text: str, loud: bool = False) -> str:\n        return self._leaf"),
+    ("def run_remote(self, text: str) -> str:\n        return self._leaf",
+     "def run_remote(self, words: str) -> str:\n        text = words\n        return self._leaf"),
+    ("def run_remote(self, text: str) -> str:\n        return self._leaf",
+     "def run_remote(self, text: str | None) -> str:\n        return self._leaf"),
+    ("def run_remote(self, text: str) -> str:\n        return self._leaf",
+     "def run_remote(self, text: str) -> bytes:\n        return self._leaf"),
+], ids=["new-argument", "renamed-argument", "annotation", "return-type"])
+def test_a_dependencys_signature_change_changes_its_dependents(
+    tmp_path: pathlib.Path, edit: tuple[str, str]
+) -> None:
+    before = plan_of(write_chain(tmp_path / "before", "sig_chain"))
+    assert edit[0] in CHAIN
+    after = plan_of(write_chain(tmp_path / "after", "sig_chain", CHAIN.replace(*edit)))
+    assert changed(before, after) == {kind: {"Mid", "Entry"} for kind in HASHES}
+
+
+def test_a_dependencys_default_value_changes_its_dependents(tmp_path: pathlib.Path) -> None:
+    source = CHAIN.replace("def run_remote(self, text: str) -> str:\n        return self._leaf",
+                           "def run_remote(self, text: str = 'a') -> str:\n        return self._leaf")
+    before = plan_of(write_chain(tmp_path / "before", "default_chain", source))
+    after = plan_of(write_chain(tmp_path / "after", "default_chain", source.replace("'a'", "'b'")))
+    assert changed(before, after) == {kind: {"Mid", "Entry"} for kind in HASHES}
+
+
+NESTED_MODEL_CHAIN = '''
+import pydantic
+import infra_chains as chains
+
+
+class Leaf(chains.ChainletBase):
+    class Out(pydantic.BaseModel):  # nested: only Leaf's interface shows it to Mid
+        text: str
+
+    def run_remote(self, text: str) -> Out:
+        return Leaf.Out(text=text.upper())
+
+
+@chains.mark_entrypoint
+class Mid(chains.ChainletBase):
+    def __init__(self, leaf: Leaf = chains.depends(Leaf)) -> None:
+        self._leaf = leaf
+
+    def run_remote(self, text: str) -> str:
+        return self._leaf.run_remote(text=text).text
+'''
+
+
+def test_a_dependencys_io_model_fields_change_its_dependents(tmp_path: pathlib.Path) -> None:
+    before = plan_of(write_chain(tmp_path / "one", "model_chain", NESTED_MODEL_CHAIN))
+    same = plan_of(write_chain(tmp_path / "two", "model_chain", NESTED_MODEL_CHAIN))
+    assert changed(before, same) == {kind: set() for kind in HASHES}  # stable across folders
+    source = NESTED_MODEL_CHAIN.replace("text: str\n\n", "text: str\n        count: int = 0\n\n")
+    assert source != NESTED_MODEL_CHAIN
+    after = plan_of(write_chain(tmp_path / "three", "model_chain", source))
+    assert changed(before, after) == {kind: {"Leaf", "Mid"} for kind in HASHES}
+
+
+def test_rpc_options_are_the_dependents_not_the_dependencys(tmp_path: pathlib.Path) -> None:
+    before = plan_of(write_chain(tmp_path / "before", "options_chain"))
+    source = CHAIN.replace("chains.depends(Leaf, retries=3)", "chains.depends(Leaf, retries=4)")
+    after = plan_of(write_chain(tmp_path / "after", "options_chain", source))
+    assert changed(before, after) == {kind: {"Mid"} for kind in HASHES}
+    assert after.chainlet("Mid").deployment_hash != before.chainlet("Mid").deployment_hash
+
+
+def test_chainlets_in_other_files_count_by_interface_their_modules_shared_code_in_full(
+    tmp_path: pathlib.Path,
+) -> None:
+    (tmp_path / "split_helpers.py").write_text("SUFFIX = '!'\n")
+    (tmp_path / "split_mid.py").write_text(textwrap.dedent('''
+        import infra_chains as chains
+        from split_helpers import SUFFIX
+
+        GREETING = "hi"
+
+
+        class Mid(chains.ChainletBase):
+            def run_remote(self, text: str) -> str:
+                return text + SUFFIX
+    '''))
+    path = write_chain(tmp_path, "split_entry", '''
+        import infra_chains as chains
+        from split_mid import Mid
+
+
+        @chains.mark_entrypoint
+        class Entry(chains.ChainletBase):
+            def __init__(self, mid: Mid = chains.depends(Mid)) -> None:
+                self._mid = mid
+
+            def run_remote(self, text: str) -> str:
+                return self._mid.run_remote(text=text)
+    ''')
+    before = plan_of(path)
+    mid_file = tmp_path / "split_mid.py"
+    mid_file.write_text(mid_file.read_text().replace("text + SUFFIX", "SUFFIX + text"))
+    body = plan_of(path)
+    assert changed(before, body) == {kind: {"Mid"} for kind in HASHES}
+    mid_file.write_text(mid_file.read_text().replace('"hi"', '"hello"'))  # Mid's module, not Mid
+    assert changed(body, plan_of(path)) == {kind: {"Mid", "Entry"} for kind in HASHES}
 
 
 def test_editing_the_entrypoint_leaves_its_dependencies_alone(tmp_path: pathlib.Path) -> None:

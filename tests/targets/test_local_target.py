@@ -166,6 +166,18 @@ def test_repush_restarts_only_the_changed_chainlet(tmp_path: pathlib.Path, local
     assert service.run_remote_url == url
     assert service.run_remote({"text": "x"}) == "X! [abc] v2"
 
+    # A dependency's body, not its interface: its callers keep running (their stubs still fit).
+    path.write_text(path.read_text().replace('shout.text + "!"', 'shout.text + "?"'))  # edits Mid only
+    service = chains.push(load_entrypoint(path), chain_name="repush", secrets={"tag_secret": "abc"})
+    assert service is not None
+    final = pids(local_target, "repush")
+    assert final["Mid"] != after["Mid"]
+    assert final["Entry"] == after["Entry"] and final["Leaf"] == after["Leaf"]
+    # Entry's pooled connection to the old Mid may carry one more call, which the draining Mid
+    # answers with `Connection: close`; the next call reaches the new one.
+    assert service.run_remote({"text": "x"}) in ("X! [abc] v2", "X? [abc] v2")
+    assert service.run_remote({"text": "x"}) == "X? [abc] v2"
+
 
 def test_init_crash_reports_log_tail_and_leaves_nothing(
     tmp_path: pathlib.Path, local_target: LocalTarget, state_root: pathlib.Path
