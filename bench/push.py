@@ -1,10 +1,13 @@
 """How long `infra-chains push` takes on this machine (local target).
 
-    .venv/bin/python bench/push.py [--chain examples/text_pipeline.py] [--repeats 5]
+    .venv/bin/python bench/push.py [--chain examples/text_pipeline.py] [--repeats 5] [--compare-spawn]
 
 Measures, per repeat: a cold push (no chain running: supervisor + every chainlet started, until
 all answer /readyz), a re-push with no change (must start nothing: pids are compared), and
-`down`. Prints a markdown table of medians and ranges. Loopback only; always tears down.
+`down`. With ``--compare-spawn``, each repeat also runs the same steps with chainlets started as
+new interpreters (``INFRA_CHAINS_FORK_SERVER=0``) instead of forked, interleaved, so both are
+measured under the same load. Prints a markdown table of medians and ranges. Loopback only;
+always tears down.
 """
 
 from __future__ import annotations
@@ -39,25 +42,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--chain", default=str(ROOT / "examples" / "text_pipeline.py"))
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--compare-spawn", action="store_true",
+                        help="also measure chainlets started as new interpreters (no fork server)")
     args = parser.parse_args()
     name = "bench-push"
-    timings: dict[str, list[float]] = {"cold push": [], "re-push, no change": [], "down": []}
+    modes = {"": "1", ", spawned": "0"} if args.compare_spawn else {"": "1"}
+    timings: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="infra-chains-bench-") as home:
         env = dict(os.environ, INFRA_CHAINS_HOME=home, pipeline_token="bench-token")
         try:
             for _ in range(args.repeats):
-                start = time.perf_counter()
-                _cli("push", args.chain, "--name", name, env=env)
-                timings["cold push"].append(time.perf_counter() - start)
-                before = _pids(env, name)
-                start = time.perf_counter()
-                _cli("push", args.chain, "--name", name, env=env)
-                timings["re-push, no change"].append(time.perf_counter() - start)
-                if _pids(env, name) != before:
-                    raise SystemExit("re-push with no change restarted a chainlet")
-                start = time.perf_counter()
-                _cli("down", name, env=env)
-                timings["down"].append(time.perf_counter() - start)
+                for label, fork in modes.items():
+                    env["INFRA_CHAINS_FORK_SERVER"] = fork
+                    start = time.perf_counter()
+                    _cli("push", args.chain, "--name", name, env=env)
+                    timings.setdefault(f"cold push{label}", []).append(time.perf_counter() - start)
+                    before = _pids(env, name)
+                    start = time.perf_counter()
+                    _cli("push", args.chain, "--name", name, env=env)
+                    timings.setdefault(f"re-push, no change{label}", []).append(
+                        time.perf_counter() - start)
+                    if _pids(env, name) != before:
+                        raise SystemExit("re-push with no change restarted a chainlet")
+                    start = time.perf_counter()
+                    _cli("down", name, env=env)
+                    timings.setdefault(f"down{label}", []).append(time.perf_counter() - start)
         finally:
             subprocess.run([*CLI, "down", name], env=env, capture_output=True, timeout=60)
     chainlets = len(before)

@@ -1,6 +1,6 @@
 """Start-up time and memory of a fan-out chain as it grows (local target).
 
-    .venv/bin/python bench/scale.py [--sizes 3,10,20] [--repeats 3]
+    .venv/bin/python bench/scale.py [--sizes 3,10,20] [--repeats 3] [--compare-spawn]
 
 For each size N, a generated chain (an entrypoint fanning out to N-1 workers) is pushed cold, N
 times ``--repeats``: "ready" is the wall time of ``infra-chains push`` (it returns once every
@@ -9,7 +9,9 @@ chainlet answers /readyz). Then, with the chain up, memory is read from
 server): **Pss** (each shared page divided among the processes sharing it; the sum is the memory
 the chain really costs), **private** (Private_Clean + Private_Dirty: what one more chainlet adds)
 and **Rss** (shared pages counted in every process; the sum overstates). Prints a markdown table
-of medians. Loopback only; always tears down.
+of medians. ``--compare-spawn`` adds rows with chainlets started as new interpreters
+(``INFRA_CHAINS_FORK_SERVER=0``) instead of forked from the fork server, pushed alternately with
+the forked ones. Loopback only; always tears down.
 """
 
 from __future__ import annotations
@@ -74,25 +76,30 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in text.split()]
 
 
-def measure(size: int, repeats: int, env: dict[str, str], workdir: pathlib.Path) -> dict[str, float]:
+def measure(size: int, repeats: int, env: dict[str, str], workdir: pathlib.Path,
+            modes: dict[str, str]) -> dict[str, dict[str, float]]:
+    """Per mode (label: INFRA_CHAINS_FORK_SERVER value), the row of one chain size."""
     chain = workdir / f"fanout{size}.py"
     chain.write_text(chain_source(size))
     name = f"bench-scale-{size}"
-    ready: list[float] = []
-    memory: dict[str, float] = {}
+    ready: dict[str, list[float]] = {label: [] for label in modes}
+    memory: dict[str, dict[str, float]] = {}
     try:
         for repeat in range(repeats):
-            start = time.perf_counter()
-            _cli("push", str(chain), "--name", name, env=env)
-            ready.append(time.perf_counter() - start)
-            if repeat == repeats - 1:
-                time.sleep(1.0)  # let start-up garbage settle
-                memory = _memory(json.loads(_cli("status", name, "--json", env=env).stdout))
-            _cli("down", name, env=env)
+            for label, fork in modes.items():
+                env = {**env, "INFRA_CHAINS_FORK_SERVER": fork}
+                start = time.perf_counter()
+                _cli("push", str(chain), "--name", name, env=env)
+                ready[label].append(time.perf_counter() - start)
+                if repeat == repeats - 1:
+                    time.sleep(1.0)  # let start-up garbage settle
+                    memory[label] = _memory(json.loads(_cli("status", name, "--json", env=env).stdout))
+                _cli("down", name, env=env)
     finally:
         subprocess.run([*CLI, "down", name], env=env, capture_output=True, timeout=120)
-    return {"ready_s": statistics.median(ready), "ready_min_s": min(ready),
-            "ready_max_s": max(ready), **memory}
+    return {label: {"ready_s": statistics.median(values), "ready_min_s": min(values),
+                    "ready_max_s": max(values), **memory[label]}
+            for label, values in ready.items()}
 
 
 def _memory(status: dict[str, object]) -> dict[str, float]:
@@ -119,23 +126,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="3,10,20", help="chainlet counts, comma-separated")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--compare-spawn", action="store_true",
+                        help="also measure chainlets started as new interpreters (no fork server)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-    rows: dict[int, dict[str, float]] = {}
+    modes = {"forked": "1", "spawned": "0"} if args.compare_spawn else {"forked": "1"}
+    rows: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="infra-chains-scale-") as home:
         env = dict(os.environ, INFRA_CHAINS_HOME=str(pathlib.Path(home) / "state"))
         for size in sizes:
-            rows[size] = measure(size, args.repeats, env, pathlib.Path(home))
+            for label, row in measure(size, args.repeats, env, pathlib.Path(home), modes).items():
+                rows[f"{size}, {label}"] = row
     print(f"\nlocal target, fan-out chains, {args.repeats} cold pushes each (median [min-max]); "
           "memory after the last push\n")
-    print("| chainlets | ready | Pss total | Rss total | private per chainlet | Pss per chainlet |")
-    print("|---|---|---|---|---|---|")
-    for size, row in rows.items():
-        print(f"| {size} | {row['ready_s']:.2f} s [{row['ready_min_s']:.2f}-{row['ready_max_s']:.2f}] "
+    print("| chainlets, start | ready | Pss total | Rss total | private per chainlet "
+          "| Pss per chainlet | helper processes |")
+    print("|---|---|---|---|---|---|---|")
+    for key, row in rows.items():
+        print(f"| {key} | {row['ready_s']:.2f} s [{row['ready_min_s']:.2f}-{row['ready_max_s']:.2f}] "
               f"| {row['pss_total_mb']:.0f} MB | {row['rss_total_mb']:.0f} MB "
-              f"| {row['private_per_chainlet_mb']:.1f} MB | {row['pss_per_chainlet_mb']:.1f} MB |")
-    print("\nPss/Rss totals include the supervisor and its helper processes "
-          f"({', '.join(str(int(r['helpers'])) for r in rows.values())} per chain).")
+              f"| {row['private_per_chainlet_mb']:.1f} MB | {row['pss_per_chainlet_mb']:.1f} MB "
+              f"| {int(row['helpers'])} |")
+    print("\nTotals include the supervisor and its other children (the fork server). Rss counts "
+          "pages shared between processes once per process; Pss divides them among the sharers.")
     print(json.dumps(rows))
 
 

@@ -66,9 +66,10 @@ class ForkRequest(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid")
 
     name: str
-    #: The chainlet's whole environment; the contract's ``listen_fd``/``probe_fd`` are replaced
-    #: by the numbers the descriptors get in the chainlet.
+    #: The chainlet's environment, but for the contract.
     env: dict[str, str]
+    #: The runtime contract; the chainlet gets it in its environment (inline), with
+    #: ``listen_fd``/``probe_fd`` set to the numbers the descriptors have in it.
     contract_json: str
 
 

@@ -20,6 +20,8 @@ serving; only this process writes ``state.json``. The mechanisms are the chain's
   runtime imported: they start sooner and share those pages. The supervisor is a child subreaper,
   so forked chainlets are still its children (it reaps them and sees their exit codes). If the
   fork server fails, that chainlet starts as a new interpreter and a fresh fork server follows.
+  ``INFRA_CHAINS_FORK_SERVER=0`` in push's environment starts every chainlet as a new
+  interpreter instead (to compare, or to rule the fork server out).
 - On SIGTERM it stops every chainlet gracefully (dependents first) and exits.
 
 Run as ``python -m infra_chains.targets.local.supervisor <chain dir>``; push starts it, detached.
@@ -82,6 +84,8 @@ DRAIN_KILL_AFTER_SEC = 60.0
 BACKLOG = 2048
 #: A fork server that died is started again at most this often (meanwhile: new interpreters).
 FORK_SERVER_RESTART_SEC = 5.0
+#: Set to "0" to start chainlets as new interpreters (passes the supervisor's env allow-list).
+FORK_SERVER_ENV = "INFRA_CHAINS_FORK_SERVER"
 
 
 @dataclasses.dataclass
@@ -296,7 +300,10 @@ class Supervisor:
         if self._forks is None:
             self._start_fork_server(python)
         if self._forks is not None:
-            request = ForkRequest(name=spec.name, env=env, contract_json=env[CONTRACT_JSON_ENV])
+            request = ForkRequest(
+                name=spec.name, contract_json=env[CONTRACT_JSON_ENV],
+                env={k: v for k, v in env.items() if k != CONTRACT_JSON_ENV},
+            )
             try:
                 return self._forks.fork(request, log_fd, sock.fileno(), probes.fileno())
             except ForkServerError as exc:
@@ -586,7 +593,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
     )
     chain_dir = ChainDir(path.name, root=path.parent.parent)
-    return Supervisor(chain_dir).run()
+    return Supervisor(chain_dir, fork=os.environ.get(FORK_SERVER_ENV, "1") != "0").run()
 
 
 if __name__ == "__main__":
