@@ -229,3 +229,36 @@ def test_a_chainlets_orphaned_child_is_reaped_by_the_supervisor(
         assert orphan in children(supervisor)  # a subreaper: the orphan came to it
     # Once it exits it is reaped (not left a zombie of the supervisor).
     wait_for("the orphan is reaped", lambda: not pathlib.Path(f"/proc/{orphan}").exists(), 10.0)
+
+
+@pytest.mark.servers
+def test_a_hung_fork_server_is_replaced_and_the_chainlet_starts_as_a_new_interpreter(
+    tmp_path: pathlib.Path, local_target: LocalTarget
+) -> None:
+    service = push(tmp_path, local_target, "hungserver")
+    state = local_target.service("hungserver").state()
+    pids = {c.pid for c in state.chainlets if c.pid}
+    hung = fork_server(state.supervisor_pid, pids)
+    os.kill(hung, signal.SIGSTOP)  # it will not answer (nor die on its own)
+    victim = chainlet(local_target, "hungserver", "Leaf").pid
+    assert victim is not None
+    os.kill(victim, signal.SIGKILL)
+    wait_for("Leaf is back", lambda: chainlet(local_target, "hungserver", "Leaf").status == "ready"
+             and chainlet(local_target, "hungserver", "Leaf").pid != victim, 60.0)
+    back = chainlet(local_target, "hungserver", "Leaf").pid
+    assert back is not None and FORK_SERVER_FLAG not in cmdline(back)  # spawned instead
+    assert not pid_alive(hung)
+    assert service.run_remote({"text": "spawned"}) == "SPAWNED contract:yes"
+
+
+@pytest.mark.servers
+def test_the_fork_server_can_be_turned_off(
+    tmp_path: pathlib.Path, local_target: LocalTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INFRA_CHAINS_FORK_SERVER", "0")
+    service = push(tmp_path, local_target, "spawned")
+    assert service.run_remote({"text": "hi"}) == "HI contract:yes"
+    state = local_target.service("spawned").state()
+    for c in state.chainlets:
+        assert c.pid is not None and FORK_SERVER_FLAG not in cmdline(c.pid)
+    assert sorted(children(state.supervisor_pid)) == sorted(c.pid for c in state.chainlets if c.pid)
