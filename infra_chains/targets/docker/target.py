@@ -382,6 +382,7 @@ def _entrypoint_port(record: ChainRecord, current: ContainerInfo | None) -> int:
 
 def _check_port_free(port: int, chain_name: str) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # only a listener is "in use"
         try:
             sock.bind(("127.0.0.1", port))
         except OSError as exc:
