@@ -16,6 +16,7 @@ from rich.table import Table
 from infra_chains import deploy
 from infra_chains.cli.assignments import SECRETS_HINT, parse_assignments, parse_env_file
 from infra_chains.cli.console import err_console, out_console
+from infra_chains.cli.examples import example_arguments
 from infra_chains.framework.chainlet import definition_of
 from infra_chains.framework.loading import load_entrypoint
 from infra_chains.plan import default_chain_name
@@ -95,9 +96,7 @@ def push(
         f"[green]✓[/] Chain [bold]{escape(service.name)}[/] ready in {elapsed:.2f}s "
         f"({updated} started, {len(latest) - updated} unchanged)."
     )
-    params = definition_of(entry).endpoint.params
-    example = {p.name: _example_value(p.annotation) for p in params if not p.has_default}
-    body = json.dumps(example)
+    body = json.dumps(example_arguments(definition_of(entry).endpoint.params))
     out_console.print(f"Entrypoint: {service.run_remote_url}")
     out_console.print(
         f"Call it:    curl -s -X POST {service.run_remote_url} -H 'Content-Type: application/json' "
@@ -108,23 +107,3 @@ def push(
         f"Or:         infra-chains run {service.name}{target_option} --data {shlex.quote(body)}"
     )
 
-
-def _example_value(annotation: object) -> object:
-    """A placeholder of the right JSON shape for the printed example call."""
-    import typing
-
-    origin = typing.get_origin(annotation)
-    if annotation is str:
-        return "text"
-    if annotation in (int, float):
-        return 1
-    if annotation is bool:
-        return True
-    if origin is list:
-        (item,) = typing.get_args(annotation) or (str,)
-        return [_example_value(item)]
-    if origin is dict:
-        return {}
-    if hasattr(annotation, "model_fields"):
-        return {n: _example_value(f.annotation) for n, f in annotation.model_fields.items() if f.is_required()}
-    return None
