@@ -10,16 +10,18 @@ from __future__ import annotations
 import base64
 import types
 import typing
+from collections.abc import Iterable
 from typing import Any
 
 import pydantic
 
+from infra_chains.framework.definition import EndpointParam
 from infra_chains.framework.types import is_ndarray_type
 
 _EXAMPLE_BYTES = base64.b64encode(b"hello").decode("ascii")
 
 
-def example_arguments(params: list[Any]) -> dict[str, Any]:
+def example_arguments(params: Iterable[EndpointParam]) -> dict[str, Any]:
     """``{name: placeholder}`` for every required parameter of an endpoint."""
     return {p.name: example_value(p.annotation) for p in params if not p.has_default}
 

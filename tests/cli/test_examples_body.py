@@ -19,7 +19,7 @@ EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples"
 @pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.glob("*.py")))
 def test_printed_body_validates_against_the_entrypoint(example: str) -> None:
     definition = definition_of(load_entrypoint(EXAMPLES / example, None))
-    body = json.dumps(example_arguments(list(definition.endpoint.params)))
+    body = json.dumps(example_arguments(definition.endpoint.params))
     arguments = EndpointCodec(definition).parse_arguments(body.encode(), binary=False)
     assert set(arguments) >= {p.name for p in definition.endpoint.params if not p.has_default}
 
