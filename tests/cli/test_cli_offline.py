@@ -59,7 +59,7 @@ def test_dry_run_writes_plan_and_build_contexts(chain_file: pathlib.Path, tmp_pa
         ).is_file()
         dockerfile = (context / "Dockerfile").read_text()
         assert dockerfile.startswith("FROM python:3.11-slim")
-        assert 'CMD ["python3", "-m", "infra_chains.serve"]' in dockerfile
+        assert 'CMD ["/opt/venv/bin/python", "-m", "infra_chains.serve"]' in dockerfile
     assert not (tmp_path / "state" / "chains").exists()  # nothing deployed
 
 
