@@ -5,8 +5,10 @@ answers during a slow init (model download, warm-up) while ``/readyz`` says 503 
 probes and the local supervisor tell "starting" from "dead" that way. A failing ``__init__``
 stops the process with exit code 1.
 
-SIGTERM (and SIGINT) shut down gracefully: uvicorn stops accepting, lets in-flight requests
-finish within ``graceful_shutdown_sec``, and the process exits 0.
+SIGTERM (and SIGINT) shut down gracefully: the server stops accepting, answers every request
+with ``Connection: close``, closes a keep-alive connection only once it was told so or has been
+idle `drain.DRAIN_IDLE_SEC`, lets in-flight requests finish, all within ``graceful_shutdown_sec``,
+and the process exits 0.
 
 Sockets a target owns (``listen_fd``, ``probe_fd`` in the contract; see docs/architecture.md,
 "Supervision, readiness, drain, identity"): with a private probe socket, the process answers
@@ -42,7 +44,7 @@ from infra_chains.framework.chainlet import (
 )
 from infra_chains.framework.definition import ChainletDefinition
 from infra_chains.public_types import DeploymentContext, Environment
-from infra_chains.serving import http_protocol, transport
+from infra_chains.serving import drain, http_protocol, transport
 from infra_chains.serving.app import ChainletApp
 from infra_chains.serving.contract import RuntimeContract
 from infra_chains.serving.endpoint import EndpointCodec
@@ -50,10 +52,6 @@ from infra_chains.serving.stub import make_chainlet_stub
 
 logger = logging.getLogger(__name__)
 
-#: On SIGTERM, between closing the listeners and uvicorn's shutdown (which closes every idle
-#: connection): connections accepted just before get their request read and answered, and
-#: keep-alive clients are answered `Connection: close`, so few connections are idle when closed.
-DRAIN_SETTLE_SEC = 0.25
 #: Server keep-alive; above the client idle timeout (`transport.CLIENT_IDLE_SEC`), so a pooled
 #: client connection is dropped by the client before the server closes it (PERF.md).
 SERVER_KEEP_ALIVE_SEC = 15
@@ -154,17 +152,25 @@ def build_init_kwargs(
 
 
 class _Server(uvicorn.Server):
-    """uvicorn's server with a gentler drain (`DRAIN_SETTLE_SEC`)."""
+    """uvicorn's server with a drain that resets no keep-alive client (`drain.py`)."""
 
-    def __init__(self, config: uvicorn.Config, app: ChainletApp) -> None:
+    def __init__(self, config: uvicorn.Config, app: ChainletApp, grace_sec: float) -> None:
         super().__init__(config)
         self._app = app
+        self._grace_sec = grace_sec
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for listener in self.servers:
             listener.close()
-        self._app.closing = True
-        await asyncio.sleep(DRAIN_SETTLE_SEC)
+        self._app.closing = True  # every response now says `Connection: close`
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await drain.drain_connections(
+            self.server_state.connections, self._grace_sec, lambda: self.force_exit
+        )
+        if self._grace_sec:  # what is left of the grace period, for requests still running
+            remaining = self._grace_sec - (loop.time() - started)
+            self.config.timeout_graceful_shutdown = max(1, math.ceil(remaining))
         await super().shutdown(sockets=sockets)
 
 
@@ -204,7 +210,7 @@ class _Runtime:
             timeout_graceful_shutdown=math.ceil(contract.graceful_shutdown_sec) or None,
             server_header=False, date_header=False,
         )
-        self.server = _Server(config, self.app)
+        self.server = _Server(config, self.app, contract.graceful_shutdown_sec)
         self.exit_code = 0
         if contract.probe_fd is not None and contract.listen_fd is None:
             raise ConfigError("The runtime contract sets probe_fd but not listen_fd: a private probe "

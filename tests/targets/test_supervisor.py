@@ -180,7 +180,7 @@ def test_sigterm_of_the_middle_chainlet_loses_nothing_and_is_no_crash(
 def test_repush_with_the_middle_chainlet_changed_loses_nothing(
     tmp_path: pathlib.Path, local_target: LocalTarget, keep_alive: bool
 ) -> None:
-    """Mid changes; Entry restarts too (its stub of Mid is part of its hash): beside, drained."""
+    """Mid's body changes: only Mid restarts (Entry needs Mid's interface only), beside, drained."""
     path = write_chain(tmp_path)
     service = push(local_target, path, "repush")
     before = {c: chainlet(local_target, "repush", c).pid for c in ("Leaf", "Mid", "Entry")}
@@ -191,6 +191,75 @@ def test_repush_with_the_middle_chainlet_changed_loses_nothing(
     assert load.failures == [] and load.ok > 0
     after = {c: chainlet(local_target, "repush", c).pid for c in ("Leaf", "Mid", "Entry")}
     assert after["Mid"] != before["Mid"] and after["Leaf"] == before["Leaf"]
+    assert after["Entry"] == before["Entry"]
+
+
+@contextlib.contextmanager
+def pooled_load(url: str, clients: int = 2, pool: int = 6, pause_sec: float = 0.05) -> Iterator[Load]:
+    """``clients`` threads, each sending over a pool of ``pool`` keep-alive connections in turn.
+
+    A connection then waits several requests' time (≈ ``pool * pause_sec``, a few tenths of a
+    second, below `drain.DRAIN_IDLE_SEC`) between its uses, as in any pooled client: a drain that
+    closes idle connections resets its next request. No retry: every failure counts.
+    """
+    parts = urlsplit(url)
+    load, lock, stop = Load(), threading.Lock(), threading.Event()
+    started = time.monotonic()
+
+    def client() -> None:
+        connections = [http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+                       for _ in range(pool)]
+        turn = 0
+        while not stop.is_set():
+            connection = connections[turn % pool]
+            turn += 1
+            try:  # http.client opens a new connection after a `Connection: close` answer
+                connection.request("POST", parts.path, body=b'{"text": "hi"}',
+                                   headers={"content-type": "application/json"})
+                response = connection.getresponse()
+                body = response.read()
+                outcome = None if response.status == 200 and body == b'"HI! v1"' else \
+                    f"HTTP {response.status}: {body[:200]!r}"
+            except OSError as exc:
+                outcome = f"{type(exc).__name__}: {exc}"
+                connection.close()
+            with lock:
+                if outcome is None:
+                    load.ok += 1
+                else:
+                    load.failures.append(outcome)
+            stop.wait(pause_sec)
+        for connection in connections:
+            connection.close()
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    try:
+        yield load
+        time.sleep(max(0.0, LOAD_SEC - (time.monotonic() - started)))
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(35)
+
+
+@pytest.mark.servers
+def test_sigterm_of_the_entrypoint_resets_no_pooled_keep_alive_client(
+    tmp_path: pathlib.Path, local_target: LocalTarget
+) -> None:
+    """The clients talk to the draining process itself (no stub retries in between): each
+    connection is closed only after an answer saying `Connection: close`."""
+    service = push(local_target, write_chain(tmp_path), "drain")
+    before = chainlet(local_target, "drain", "Entry")
+    assert before.pid is not None
+    with pooled_load(service.run_remote_url) as load:
+        time.sleep(0.8)
+        os.kill(before.pid, signal.SIGTERM)
+        wait_for("Entry is back", lambda: chainlet(local_target, "drain", "Entry").pid not in (None, before.pid)
+                 and chainlet(local_target, "drain", "Entry").status == "ready")
+    assert load.failures == [] and load.ok > 0
+    assert chainlet(local_target, "drain", "Entry").last_exit_code == 0
 
 
 @pytest.mark.servers
