@@ -62,8 +62,9 @@ def main() -> None:
                     _cli("push", args.chain, "--name", name, env=env)
                     timings.setdefault(f"re-push, no change{label}", []).append(
                         time.perf_counter() - start)
-                    if _pids(env, name) != before:
-                        raise SystemExit("re-push with no change restarted a chainlet")
+                    if (after := _pids(env, name)) != before:
+                        raise SystemExit(f"re-push with no change restarted a chainlet{label}: "
+                                         f"pids {before} before, {after} after")
                     start = time.perf_counter()
                     _cli("down", name, env=env)
                     timings.setdefault(f"down{label}", []).append(time.perf_counter() - start)
