@@ -173,7 +173,7 @@ class DockerTarget(Target):
             old = existing.pop(spec.name, None)
             if (old is not None and old.labels.get(names.LABEL_FINGERPRINT) == fingerprint
                     and old.state in ("running", "restarting")):
-                progress.set(spec.name, "ready", changed=False)
+                progress.set(spec.name, "ready", changed=False, port=old.host_port)
                 continue
             if old is not None:
                 engine.remove(old.id)
@@ -227,7 +227,7 @@ class DockerTarget(Target):
         readiness = probe.wait_ready("127.0.0.1", info.host_port, timeout_sec=timeout_sec,
                                      instance_id=instance, is_alive=alive, interval_sec=_POLL_SEC)
         if readiness.ready:
-            progress.set(chainlet, "ready")
+            progress.set(chainlet, "ready", port=info.host_port)
             return
         engine.stop(info.id, stop_timeout_sec=5)  # no restart loop; its logs stay for `logs`
         progress.set(chainlet, "failed", message=readiness.describe())
@@ -362,9 +362,12 @@ class _Progress:
         self._callback = callback
         self._rows = {s.name: ChainletProgress(name=s.name, status="pending") for s in plan.chainlets}
 
-    def set(self, name: str, status: str, *, changed: bool = True, message: str | None = None) -> None:
-        self._rows[name] = self._rows[name].model_copy(
-            update={"status": status, "changed": changed, "message": message})
+    def set(self, name: str, status: str, *, changed: bool = True, message: str | None = None,
+            port: int | None = None) -> None:
+        update: dict[str, object] = {"status": status, "changed": changed, "message": message}
+        if port is not None:
+            update["url"] = predict_url(f"http://127.0.0.1:{port}")
+        self._rows[name] = self._rows[name].model_copy(update=update)
         if self._callback is not None:
             self._callback(list(self._rows.values()))
 
