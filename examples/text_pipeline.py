@@ -2,9 +2,9 @@
 
 Shows pydantic I/O, an async chainlet, `user_env` and a secret read from the context.
 
-    PIPELINE_TOKEN=s3cret python examples/text_pipeline.py      # runs in this process (run_local)
-    infra-chains push examples/text_pipeline.py --name text-pipeline \
-        --secret pipeline_token=s3cret --user-env mode=prod
+    read -rs PIPELINE_TOKEN && export PIPELINE_TOKEN   # the secret, kept off command lines (ps)
+    python examples/text_pipeline.py                    # runs in this process (run_local)
+    infra-chains push examples/text_pipeline.py --name text-pipeline --user-env mode=prod
     infra-chains run text-pipeline --data '{"document": {"text": "One. Two. Three."}}'
 """
 
