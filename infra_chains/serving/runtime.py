@@ -30,6 +30,7 @@ import socket
 import sys
 import threading
 import time
+from types import FrameType
 from typing import Any
 
 import pydantic
@@ -158,10 +159,25 @@ class _Server(uvicorn.Server):
         super().__init__(config)
         self._app = app
         self._grace_sec = grace_sec
+        self._loop: asyncio.AbstractEventLoop | None = None
 
-    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        """Stop accepting at once, not at uvicorn's next tick (up to 0.1 s later): a connection
+        opened after SIGTERM belongs to the incarnation that replaces this one."""
+        super().handle_exit(sig, frame)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._stop_accepting)
+
+    def _stop_accepting(self) -> None:
         for listener in self.servers:
             listener.close()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().startup(sockets=sockets)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self._stop_accepting()
         self._app.closing = True  # every response now says `Connection: close`
         loop = asyncio.get_running_loop()
         started = loop.time()
