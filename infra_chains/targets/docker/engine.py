@@ -364,13 +364,16 @@ class DockerEngine(Engine):
         except self._errors.NotFound:
             return
         pending = b""
-        for chunk in stream:
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                yield line.decode(errors="replace").rstrip("\r")
-        if pending:
-            yield pending.decode(errors="replace")
+        try:
+            for chunk in stream:
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    yield line.decode(errors="replace").rstrip("\r")
+            if pending:
+                yield pending.decode(errors="replace")
+        finally:
+            stream.close()  # also when the consumer stops early: no socket left to the GC
 
 
 def _label_filters(labels: Mapping[str, str | None]) -> list[str]:

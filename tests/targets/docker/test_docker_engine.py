@@ -24,7 +24,14 @@ import infra_chains as chains
 from infra_chains.framework.loading import load_entrypoint
 from infra_chains.targets.docker.target import DockerTarget
 
-pytestmark = [pytest.mark.docker, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.docker,
+    pytest.mark.slow,
+    # The docker SDK leaves some pooled unix-socket connections (image export, inspect) to the
+    # garbage collector; with warnings as errors that would fail whichever test the GC ran in.
+    pytest.mark.filterwarnings("ignore:unclosed <socket:ResourceWarning"),
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+]
 
 EXAMPLE = pathlib.Path(__file__).parents[3] / "examples" / "text_pipeline.py"
 CHAIN = f"tp-docker-{secrets_module.token_hex(3)}"  # unique: another run may share the engine
@@ -56,11 +63,14 @@ def pushed(docker_engine: object, tmp_path_factory: pytest.TempPathFactory) -> I
     chain_file = workspace / "text_pipeline.py"
     shutil.copy(EXAMPLE, chain_file)
     target = DockerTarget(tmp_path_factory.mktemp("docker-state"), build_network="host")
-    state = Pushed(target, chain_file, docker.from_env())
-    target.down(CHAIN)
-    state.push()
-    yield state
-    target.down(CHAIN)
+    client = docker.from_env()
+    state = Pushed(target, chain_file, client)
+    try:
+        state.push()
+        yield state
+    finally:
+        target.down(CHAIN)
+        client.close()
 
 
 def _answer_ok(service: chains.ChainService) -> None:
