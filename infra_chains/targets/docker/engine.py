@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import abc
 import io
+import os
 import re
+import socket
 import tarfile
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -18,6 +20,7 @@ import pydantic
 
 from infra_chains.errors import DeploymentError
 
+DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 #: Lines of a failed build's output kept for its error message.
 BUILD_TAIL_LINES = 25
 
@@ -158,6 +161,10 @@ class DockerEngine(Engine):
         import docker  # imported here: only the docker target pays for it
 
         self._docker: Any = docker
+        where = base_url or "DOCKER_HOST, or unix:///var/run/docker.sock when it is unset"
+        if problem := _unix_socket_problem(base_url or os.environ.get("DOCKER_HOST") or DEFAULT_SOCKET):
+            # Checked here: the SDK's failed version negotiation leaves its socket unclosed.
+            raise EngineUnavailableError(_unavailable(where, problem))
         try:
             if base_url is not None:
                 self._client: Any = docker.DockerClient(base_url=base_url, timeout=timeout_sec)
@@ -165,13 +172,7 @@ class DockerEngine(Engine):
                 self._client = docker.from_env(timeout=timeout_sec)
             self._client.ping()
         except docker.errors.DockerException as exc:
-            where = base_url or "DOCKER_HOST, or unix:///var/run/docker.sock when it is unset"
-            raise EngineUnavailableError(
-                f"No Docker engine answers at {where}: {_api_error_text(exc)}.\n"
-                "Start the engine (e.g. `systemctl start docker`, or `dockerd &` as root), or set "
-                "DOCKER_HOST to the address of a running one, and make sure this user may use its "
-                "socket (the `docker` group)."
-            ) from exc
+            raise EngineUnavailableError(_unavailable(where, _api_error_text(exc))) from exc
         self._users: dict[str, tuple[int, int]] = {}
 
     @property
@@ -374,6 +375,29 @@ class DockerEngine(Engine):
                 yield pending.decode(errors="replace")
         finally:
             stream.close()  # also when the consumer stops early: no socket left to the GC
+
+
+def _unavailable(where: str, problem: str) -> str:
+    return (
+        f"No Docker engine answers at {where}: {problem}.\n"
+        "Start the engine (e.g. `systemctl start docker`, or `dockerd &` as root), or set "
+        "DOCKER_HOST to the address of a running one, and make sure this user may use its "
+        "socket (the `docker` group)."
+    )
+
+
+def _unix_socket_problem(address: str) -> str | None:
+    """Why nothing answers on a ``unix://`` address (None: something listens, or not unix)."""
+    if not address.startswith("unix://"):
+        return None
+    path = address.removeprefix("unix://")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(5)
+        try:
+            sock.connect(path)
+        except OSError as exc:
+            return f"cannot connect to {path} ({exc.strerror or exc})"
+    return None
 
 
 def _label_filters(labels: Mapping[str, str | None]) -> list[str]:
