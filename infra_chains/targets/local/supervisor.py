@@ -39,6 +39,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from types import FrameType
 
@@ -65,11 +66,12 @@ from infra_chains.targets.local.state import (
 
 logger = logging.getLogger("infra_chains.supervisor")
 
+#: The main loop's period when nothing happens; a finished probe or a signal wakes it at once.
 POLL_INTERVAL_SEC = 0.05
 #: Between readiness probes of a starting incarnation (each probe itself waits up to
 #: READY_PROBE_TIMEOUT_SEC: the private probe socket listens before the process serves it, so a
 #: probe sent during imports is answered as soon as the server runs).
-READY_PROBE_INTERVAL_SEC = 0.05
+READY_PROBE_INTERVAL_SEC = 0.02
 READY_PROBE_TIMEOUT_SEC = 2.0
 BACKOFF_BASE_SEC = 0.5
 BACKOFF_MAX_SEC = 30.0
@@ -169,13 +171,16 @@ class Supervisor:
         self._reload = True
         self._stop = False
         self._dirty = True
+        self._wake = threading.Event()
 
     # -- signals -----------------------------------------------------------------------------
     def _on_hup(self, signum: int, frame: FrameType | None) -> None:
         self._reload = True
+        self._wake.set()
 
     def _on_term(self, signum: int, frame: FrameType | None) -> None:
         self._stop = True
+        self._wake.set()
 
     # -- main loop ---------------------------------------------------------------------------
     def run(self) -> int:
@@ -199,7 +204,8 @@ class Supervisor:
                 self._watch_fork_server()
                 if self._dirty:
                     self._write_state()
-                time.sleep(POLL_INTERVAL_SEC)
+                self._wake.wait(POLL_INTERVAL_SEC)
+                self._wake.clear()
             self._stop_all()
             self._write_state()
         finally:
@@ -396,10 +402,7 @@ class Supervisor:
                 return
         if now >= serving.next_probe_at:
             serving.next_probe_at = now + self.liveness.period_sec
-            serving.pending = self._probes.submit(
-                probe.probe, "127.0.0.1", serving.probe_port, probe.LIVE_PATH,
-                timeout_sec=self.liveness.timeout_sec, instance_id=serving.instance_id,
-            )
+            serving.pending = self._probe(serving, probe.LIVE_PATH, self.liveness.timeout_sec)
 
     def _watch_candidate(self, chainlet: _Chainlet, candidate: _Incarnation, now: float) -> None:
         code = candidate.process.poll()
@@ -426,10 +429,15 @@ class Supervisor:
             )
             return
         if candidate.pending is None and now >= candidate.next_probe_at:
-            candidate.pending = self._probes.submit(
-                probe.probe, "127.0.0.1", candidate.probe_port, probe.READY_PATH,
-                timeout_sec=READY_PROBE_TIMEOUT_SEC, instance_id=candidate.instance_id,
-            )
+            candidate.pending = self._probe(candidate, probe.READY_PATH, READY_PROBE_TIMEOUT_SEC)
+
+    def _probe(self, incarnation: _Incarnation, path: str,
+               timeout_sec: float) -> concurrent.futures.Future[probe.ProbeResult]:
+        """Probe in a thread; its answer wakes the main loop (a readiness seen at once)."""
+        future = self._probes.submit(probe.probe, "127.0.0.1", incarnation.probe_port, path,
+                                     timeout_sec=timeout_sec, instance_id=incarnation.instance_id)
+        future.add_done_callback(lambda _: self._wake.set())
+        return future
 
     def _promote(self, chainlet: _Chainlet, candidate: _Incarnation) -> None:
         """The candidate is ready (and accepts on the shared socket): the old one drains."""
