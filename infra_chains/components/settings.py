@@ -1,0 +1,144 @@
+"""What a Pulumi stack says about a chain's deployment, as one validated value.
+
+Everything that differs between stacks (dev, prod) and is not the chain's code lives here: the
+namespace, the registry, ``user_env``, sizes, how the entrypoint is exposed, GPU scheduling
+overrides. The repo's program reads it from stack config (`StackSettings.from_pulumi_config`);
+the Automation API target builds it from its arguments. Either way the components see one type.
+
+Stack config keys are the fields' camelCase names in the ``infra-chains`` namespace
+(``infra-chains:userEnv``, ``infra-chains:replicas``); nested objects accept either spelling.
+Settings only change a chainlet's deployment part, never its image.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, Literal, Self
+
+import pydantic
+from pydantic.alias_generators import to_camel
+
+from infra_chains.errors import ConfigError
+
+if TYPE_CHECKING:
+    import pulumi
+
+#: The Pulumi config namespace of every key this project reads (the project's name).
+CONFIG_NAMESPACE = "infra-chains"
+
+Exposure = Literal["cluster-ip", "load-balancer", "ingress"]
+
+#: Fields whose config value is taken as written; the others arrive as JSON (Pulumi passes
+#: numbers, booleans and objects from the stack file to the program that way).
+_TEXT_FIELDS = frozenset(
+    {"namespace", "registry", "environment", "exposure", "ingress_host", "ingress_class", "storage_class"}
+)
+
+
+class _ConfigModel(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(
+        frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True
+    )
+
+
+class AutoscalingSettings(_ConfigModel):
+    """A chainlet's HorizontalPodAutoscaler: between ``min_replicas`` and ``max_replicas`` pods,
+    scaled to keep average CPU use near ``target_cpu_percent`` of the requested CPU."""
+
+    min_replicas: int = pydantic.Field(default=1, ge=1)
+    max_replicas: int = pydantic.Field(ge=1)
+    target_cpu_percent: int = pydantic.Field(default=80, ge=1, le=100)
+
+    @pydantic.model_validator(mode="after")
+    def _min_below_max(self) -> Self:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(
+                f"min_replicas ({self.min_replicas}) is above max_replicas ({self.max_replicas}); "
+                "make max_replicas at least min_replicas"
+            )
+        return self
+
+
+class StackSettings(_ConfigModel):
+    """The deployment settings of one stack (one environment) for one chain.
+
+    Per-chainlet maps (``replicas``, ``autoscaling``) are keyed by chainlet name (the class name
+    or ``RemoteConfig.name``); a chainlet not named keeps what its ``RemoteConfig`` says.
+    """
+
+    namespace: str = "default"
+    #: Image repository prefix the chainlets' images are pushed to, e.g. ``ghcr.io/acme``.
+    registry: str | None = None
+    user_env: dict[str, str] = {}
+    #: The environment name chainlets see (``context.environment.name``); defaults to the stack.
+    environment: str | None = None
+    replicas: dict[str, int] = {}
+    autoscaling: dict[str, AutoscalingSettings] = {}
+    #: How the entrypoint is reachable: in-cluster only, a cloud load balancer, or an Ingress.
+    exposure: Exposure = "cluster-ip"
+    ingress_host: str | None = None
+    ingress_class: str | None = None
+    #: GPU name (``A10G``, ``H100``…) → node selector, merged over the components' default map.
+    gpu_node_selectors: dict[str, dict[str, str]] = {}
+    #: GPU name → tolerations in Kubernetes wire form (``key``, ``operator``, ``value``, ``effect``),
+    #: replacing the default map's entry for that GPU.
+    gpu_tolerations: dict[str, list[dict[str, str]]] = {}
+    storage_class: str | None = None
+    #: False: images are expected under ``registry`` already (built and pushed by CI).
+    build_images: bool = True
+    #: How long a pod may take to become ready (model loads) before the rollout fails.
+    startup_timeout_sec: int = pydantic.Field(default=600, ge=1)
+
+    @pydantic.field_validator("replicas")
+    @classmethod
+    def _replicas_not_negative(cls, value: dict[str, int]) -> dict[str, int]:
+        bad = {name: n for name, n in value.items() if n < 0}
+        if bad:
+            raise ValueError(f"replica counts must be 0 or more, got {bad}")
+        return value
+
+    @classmethod
+    def config_keys(cls) -> dict[str, str]:
+        """Stack config key (without namespace) → field name, for every field."""
+        return {field.alias or name: name for name, field in cls.model_fields.items()}
+
+    @classmethod
+    def from_pulumi_config(cls, cfg: pulumi.Config) -> Self:
+        """Read every field from ``cfg`` (``pulumi.Config("infra-chains")``); ``environment``
+        defaults to the stack's name. `ConfigError` names the key, the value and the fix."""
+        import pulumi
+
+        raw: dict[str, Any] = {}
+        for key, name in cls.config_keys().items():
+            text = cfg.get(key)
+            if text is None:
+                continue
+            raw[name] = text if name in _TEXT_FIELDS else _parse_json(cfg.name, key, text)
+        raw.setdefault("environment", pulumi.get_stack())
+        try:
+            return cls.model_validate(raw)
+        except pydantic.ValidationError as exc:
+            raise ConfigError(_describe(cfg.name, exc)) from None
+
+
+def _parse_json(namespace: str, key: str, text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise ConfigError(
+            f"Stack config {namespace}:{key} is {text!r}, which is not a number, boolean or "
+            f"object. Set it in the stack file as YAML (e.g. `{namespace}:{key}: {{...}}`) or with "
+            f"`pulumi config set --path '{namespace}:{key}.NAME' VALUE`."
+        ) from None
+
+
+def _describe(namespace: str, exc: pydantic.ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        loc = error["loc"]
+        key = to_camel(str(loc[0])) if loc else "?"
+        path = ".".join(str(part) for part in loc[1:])
+        where = f"{namespace}:{key}" + (f" at {path}" if path else "")
+        value = f" (got {error['input']!r})" if error["type"] != "missing" else ""
+        lines.append(f"- {where}: {error['msg']}{value}")
+    return "Invalid stack config; fix these keys in the stack file:\n" + "\n".join(lines)
