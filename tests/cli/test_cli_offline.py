@@ -86,8 +86,8 @@ def test_unknown_entrypoint_lists_the_chainlets(chain_file: pathlib.Path, capsys
 
 
 def test_planned_target_explains_what_to_do(chain_file: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["push", str(chain_file), "--target", "docker", "--secret", "greeting_token=x"]) == 2
-    assert "'docker' target is not available" in capsys.readouterr().err
+    assert main(["push", str(chain_file), "--target", "kubernetes", "--secret", "greeting_token=x"]) == 2
+    assert "'kubernetes' target is not available" in capsys.readouterr().err
 
 
 def test_run_rejects_non_object_data(capsys: pytest.CaptureFixture[str]) -> None:
