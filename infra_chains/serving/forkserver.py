@@ -74,6 +74,7 @@ class ForkRequest(pydantic.BaseModel):
 
 
 def preload() -> None:
+    """Import what every chainlet imports (`PRELOAD`), so that it is shared, not per chainlet."""
     for module in PRELOAD:
         with contextlib.suppress(ImportError):
             importlib.import_module(module)
