@@ -53,6 +53,7 @@ def push(
     ready_timeout_sec: float = 60.0,
     generated_dir: pathlib.Path | None = None,
     on_progress: ProgressCallback | None = None,
+    stack: str | None = None,
 ) -> ChainService | None:
     """Deploy the chain whose entrypoint is ``entrypoint``; returns its `ChainService`.
 
@@ -74,14 +75,18 @@ def push(
             (the environment, for local), is the target's decision.
         ready_timeout_sec: (ext) How long each chainlet may take to become ready.
         on_progress: (ext) Called with every chainlet's status while deploying.
+        stack: (ext) The stack of a target that has stacks (``"kubernetes"``), e.g. ``"dev"``;
+            also the ``environment`` when that is not given.
     """
     del publish, promote  # every deployment of a self-owned target is "published"
+    if stack is not None and environment is None:
+        environment = stack
     plan = plan_chain(entrypoint, chain_name, user_env, environment)
     if only_generate_trusses:
         out = write_build_contexts(plan, generated_dir or GENERATED_DIR)
         logger.info("Wrote the plan and build contexts of chain %r to %s", plan.chain_name, out)
         return None
-    target = resolve_target(remote)
+    target = resolve_target(remote, **({} if stack is None else {"stack": stack}))
     values = target.secret_values(plan, secrets or {})
     return target.deploy(plan, values, ready_timeout_sec=ready_timeout_sec, on_progress=on_progress)
 

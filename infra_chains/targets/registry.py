@@ -8,14 +8,14 @@ from infra_chains.errors import ChainsUsageError
 from infra_chains.targets.base import Target
 
 DEFAULT_TARGET = "local"
-AVAILABLE_TARGETS = ("local", "docker")
+AVAILABLE_TARGETS = ("local", "docker", "kubernetes")
 #: Targets on the roadmap that this version cannot deploy to yet.
-PLANNED_TARGETS = ("kubernetes",)
+PLANNED_TARGETS: tuple[str, ...] = ()
 
 
 def get_target(name: str | None = None, **options: Any) -> Target:
     """The target called ``name`` (default: local), made with ``options`` (e.g. ``root=`` for local,
-    ``build_args=`` for docker)."""
+    ``build_args=`` for docker, ``stack=`` for kubernetes)."""
     name = (name or DEFAULT_TARGET).lower()
     if name == "local":
         from infra_chains.targets.local import LocalTarget
@@ -31,6 +31,16 @@ def get_target(name: str | None = None, **options: Any) -> Target:
             return DockerTarget(**options)
         except TypeError as exc:
             raise ChainsUsageError(f"Invalid option for the 'docker' target: {exc}.") from exc
+    if name == "kubernetes":
+        from infra_chains._optional import require
+
+        require("pulumi", extra="kubernetes", purpose="The 'kubernetes' target")
+        from infra_chains.targets.kubernetes import KubernetesTarget
+
+        try:
+            return KubernetesTarget(**options)
+        except TypeError as exc:
+            raise ChainsUsageError(f"Invalid option for the 'kubernetes' target: {exc}.") from exc
     if name in PLANNED_TARGETS:
         raise ChainsUsageError(
             f"The {name!r} target is not available in this version of infra_chains yet; deploy "
