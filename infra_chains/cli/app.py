@@ -13,7 +13,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from infra_chains.cli import down, logs, push, run, serve, status
+from infra_chains.cli import down, logs, preview, push, run, serve, status
 from infra_chains.cli.console import err_console
 from infra_chains.errors import ChainsError, ChainsUsageError
 
@@ -25,6 +25,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command("push")(push.push)
+app.command("preview")(preview.preview)
 app.command("run")(run.run)
 app.command("status")(status.status)
 app.command("logs")(logs.logs)

@@ -53,6 +53,7 @@ def push(
     entrypoint: str | None = typer.Option(None, "--entrypoint", "-e", help="Entrypoint class, if the file marks none."),
     name: str | None = typer.Option(None, "--name", "-n", help="Chain name (default: from the entrypoint)."),
     target: str = typer.Option("local", "--target", "-t", help="local | docker | kubernetes."),
+    stack: str | None = typer.Option(None, "--stack", "-s", help="Stack (environment) of the kubernetes target, e.g. dev.", show_default=False),
     environment: str | None = typer.Option(None, "--environment", help="Environment (stack) to deploy to, e.g. dev; chainlets see it as context.environment.", show_default=False),
     user_env: list[str] = typer.Option([], "--user-env", help="K=V given to chainlets as context.user_env; repeatable."),
     secret: list[str] = typer.Option([], "--secret", help="K=V secret value; repeatable (visible in `ps`: prefer --secrets-file)."),
@@ -83,7 +84,7 @@ def push(
         try:
             service = deploy.push(
                 entry, name, user_env=env_values, remote=target, environment=environment,
-                secrets=provided, ready_timeout_sec=timeout, on_progress=on_progress,
+                secrets=provided, ready_timeout_sec=timeout, on_progress=on_progress, stack=stack,
             )
         except MissingSecretsError as exc:
             raise exc.with_hint(SECRETS_HINT) from None
@@ -103,6 +104,8 @@ def push(
         f"-d {shlex.quote(body)}"
     )
     target_option = "" if target == "local" else f" --target {target}"
+    if stack is not None:
+        target_option += f" --stack {stack}"
     out_console.print(
         f"Or:         infra-chains run {service.name}{target_option} --data {shlex.quote(body)}"
     )

@@ -29,9 +29,10 @@ def status(
     name: str | None = typer.Argument(None, help="A chain's name (default: every chain).", show_default=False),
     target: str = typer.Option("local", "--target", "-t", help="Where the chain is deployed."),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+    stack: str | None = typer.Option(None, "--stack", "-s", help="Stack of the kubernetes target, e.g. dev.", show_default=False),
 ) -> None:
     """Show the chainlets of chain NAME (or of every chain on the target)."""
-    deploy_target = get_target(target)
+    deploy_target = get_target(target, **({} if stack is None else {"stack": stack}))
     chains = [name] if name is not None else deploy_target.chains()
     views = [deploy_target.status(chain) for chain in chains]
     if as_json:

@@ -85,9 +85,14 @@ def test_unknown_entrypoint_lists_the_chainlets(chain_file: pathlib.Path, capsys
     assert "chainlets there: Greeter, Hello" in capsys.readouterr().err
 
 
-def test_planned_target_explains_what_to_do(chain_file: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_kubernetes_without_pulumi_explains_what_to_do(
+        chain_file: pathlib.Path, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("INFRA_CHAINS_PULUMI", raising=False)
     assert main(["push", str(chain_file), "--target", "kubernetes", "--secret", "greeting_token=x"]) == 2
-    assert "'kubernetes' target is not available" in capsys.readouterr().err
+    assert "INFRA_CHAINS_PULUMI" in capsys.readouterr().err
 
 
 def test_run_rejects_non_object_data(capsys: pytest.CaptureFixture[str]) -> None:
