@@ -124,8 +124,8 @@ def render(
     plan = plan_chain(entry, chain_name, user_env=stack_settings.user_env,
                       environment=stack_settings.environment or stack)
     values = {key: (secrets or {}).get(key, _DEFAULT_SECRET) for key in plan.secret_keys}
-    mocks = _Mocks()
-    monitor = _Monitor(mocks)
+    mocks_class, monitor_class = _mock_classes()
+    monitor = monitor_class(mocks_class())
     outputs: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="infra-chains-render-") as scratch:
         root = context_root if context_root is not None else pathlib.Path(scratch)
@@ -160,17 +160,19 @@ def _run(program: Any, monitor: Any, stack: str) -> None:
         pulumi.runtime.set_all_config({})
         pulumi.runtime.set_mocks(monitor.mocks, project="infra-chains", stack=stack, preview=False,
                                  monitor=monitor)
-        pulumi.runtime.test(program)()
+        pulumi.runtime.test(program)()  # type: ignore[no-untyped-call]  # untyped in pulumi
     finally:
+        loop.run_until_complete(loop.shutdown_default_executor())
+        monitor.close()
         asyncio.set_event_loop(previous)
         loop.close()
 
 
 def _current_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_event_loop_policy().get_event_loop()
-    except RuntimeError:
-        return None
+    """The thread's loop if one is set, without making one (``get_event_loop`` would, and leak it)."""
+    local = getattr(asyncio.get_event_loop_policy(), "_local", None)
+    loop = getattr(local, "_loop", None)
+    return loop if isinstance(loop, asyncio.AbstractEventLoop) and not loop.is_closed() else None
 
 
 def _short_hash(text: str) -> str:
@@ -191,37 +193,49 @@ def _provider_state(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, An
     return state
 
 
-class _Mocks:
-    """`pulumi.runtime.Mocks`: ids for every resource, provider-computed values filled."""
-
-    def new_resource(self, args: Any) -> tuple[str, dict[str, Any]]:
-        inputs, _ = _unwrap(args.inputs)
-        state = _provider_state(args.typ, args.name, inputs) if args.custom else {}
-        namespace = state.get("metadata", {}).get("namespace") if args.custom else None
-        name = state.get("metadata", {}).get("name", args.name) if args.custom else args.name
-        return (f"{namespace}/{name}" if namespace else f"{args.name}-id"), state
-
-    def call(self, args: Any) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        return {}, None
-
-
-def _monitor_class() -> type:
+def _mock_classes() -> tuple[type[Any], type[Any]]:
+    """Pulumi's `Mocks` and mock monitor, extended; made on first use (pulumi is optional)."""
+    import pulumi
     from pulumi.runtime.mocks import MockMonitor
 
-    class Monitor(MockMonitor):  # type: ignore[misc]  # pulumi's mocks are untyped
-        """Pulumi's mock monitor, recording each registration's parent and catching URN clashes."""
+    class Mocks(pulumi.runtime.Mocks):
+        """Ids for every resource, provider-computed values filled."""
 
-        def __init__(self, mocks: _Mocks) -> None:
+        def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+            inputs, _ = _unwrap(args.inputs)
+            if not args.custom:
+                return f"{args.name}-id", {}
+            state = _provider_state(args.typ, args.name, inputs)
+            metadata = state.get("metadata", {})
+            namespace, name = metadata.get("namespace"), metadata.get("name", args.name)
+            return (f"{namespace}/{name}" if namespace else f"{args.name}-id"), state
+
+        def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], None]:
+            return {}, None
+
+    class Monitor(MockMonitor):
+        """Pulumi's mock monitor, recording each registration's parent and catching URN clashes.
+
+        Pulumi's monitor gives each worker thread an event loop and never closes it; this one
+        makes them itself, so `close` can.
+        """
+
+        def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
             super().__init__(mocks)
             self.records: list[tuple[str, Any]] = []
             self.states: dict[str, dict[str, Any]] = {}
             self.names: dict[str, str] = {}
+            self.thread_loops: list[asyncio.AbstractEventLoop] = []
 
         def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (Pulumi's name)
+            if _current_loop() is None:
+                loop = asyncio.new_event_loop()
+                asyncio.set_event_loop(loop)
+                self.thread_loops.append(loop)
             urn = self.make_urn(request.parent, request.type, request.name)
             if urn in self.names:
                 raise ChainsUsageError(f"Two resources have the URN {urn}: rename one of them.")
-            response = super().RegisterResource(request)
+            response = super().RegisterResource(request)  # type: ignore[no-untyped-call]  # untyped in pulumi
             if request.type == "pulumi:pulumi:Stack":
                 return response
             self.names[response.urn] = request.name
@@ -229,11 +243,11 @@ def _monitor_class() -> type:
             self.states[response.urn] = self.resources[response.urn].state
             return response
 
-    return Monitor
+        def close(self) -> None:
+            for loop in self.thread_loops:
+                loop.close()
 
-
-def _Monitor(mocks: _Mocks) -> Any:  # noqa: N802 (a class made on first use: pulumi is optional)
-    return _monitor_class()(mocks)
+    return Mocks, Monitor
 
 
 def _rendered(record: tuple[str, Any], monitor: Any) -> RenderedResource:

@@ -16,6 +16,7 @@ import dataclasses
 import pathlib
 import secrets as _random
 from collections.abc import Mapping
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -119,7 +120,7 @@ class Chain(pulumi.ComponentResource):
                 f"Chain {plan.chain_name!r}: exposure 'ingress' needs a host name; set the stack's "
                 "ingress_host (e.g. chains.example.com)."
             )
-        spec: dict[str, object] = {"rules": [{"host": settings.ingress_host, "http": {"paths": [{
+        spec: dict[str, Any] = {"rules": [{"host": settings.ingress_host, "http": {"paths": [{
             "path": "/", "path_type": "Prefix",
             "backend": {"service": {"name": entry_label, "port": {"name": pod.PORT_NAME}}},
         }]}}]}

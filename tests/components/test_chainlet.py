@@ -1,0 +1,207 @@
+"""The objects a `Chainlet` renders, under Pulumi's mocks, for every example and both stacks."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import re
+from typing import Any
+
+import pytest
+
+from infra_chains.components.settings import StackSettings
+from infra_chains.testing import RenderedChain, render
+
+from .conftest import DEV, EXAMPLE_FILES, EXAMPLES, PROD, SENTINEL, STACKS
+
+TEXT_PIPELINE = EXAMPLES / "text_pipeline.py"
+
+DNS_1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+DNS_1123_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_PER_CHAINLET = {"docker:index/image:Image", "kubernetes:core/v1:ConfigMap",
+                 "kubernetes:apps/v1:Deployment", "kubernetes:core/v1:Service"}
+
+
+def _render(path: pathlib.Path, settings: StackSettings, tmp_path: pathlib.Path) -> RenderedChain:
+    return render(path, settings=settings, secrets={"pipeline_token": SENTINEL, "hf_token": SENTINEL},
+                  context_root=tmp_path / "contexts")
+
+
+@pytest.fixture(params=[(p, s) for p in EXAMPLE_FILES for s in STACKS], ids=lambda v: f"{v[0].stem}-{v[1]}")
+def rendered(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> RenderedChain:
+    path, stack = request.param
+    return _render(path, STACKS[stack], tmp_path)
+
+
+def _containers(deployment: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(deployment["spec"]["template"]["spec"]["containers"])
+
+
+def _contract(rendered: RenderedChain, deployment: dict[str, Any]) -> dict[str, Any]:
+    volumes = deployment["spec"]["template"]["spec"]["volumes"]
+    (name,) = [v["configMap"]["name"] for v in volumes if "configMap" in v]
+    config_map = rendered.manifest("ConfigMap", name)
+    return dict(json.loads(config_map["data"]["contract.json"]))
+
+
+def test_each_chainlets_objects_are_children_of_its_component(rendered: RenderedChain) -> None:
+    chain = [r for r in rendered.resources if r.type == "infra-chains:index:Chain"]
+    assert len(chain) == 1 and chain[0].parent is None
+    chainlets = [r for r in rendered.resources if r.type == "infra-chains:index:Chainlet"]
+    assert chainlets and all(c.parent == chain[0].name for c in chainlets)
+    for component in chainlets:
+        children = rendered.children(component.name)
+        assert {c.type for c in children} >= _PER_CHAINLET, component.name
+        assert all(c.name.startswith(f"{component.name}-") for c in children)
+    custom = [r for r in rendered.resources if r.custom]
+    assert all(r.parent is not None for r in custom)  # nothing hangs off the stack directly
+
+
+def test_names_are_dns_1123_and_unique(rendered: RenderedChain) -> None:
+    assert len({r.urn for r in rendered.resources}) == len(rendered.resources)
+    keys = [(m["kind"], m["metadata"]["namespace"], m["metadata"]["name"]) for m in rendered.manifests]
+    assert len(set(keys)) == len(keys)
+    for manifest in rendered.manifests:
+        name = manifest["metadata"]["name"]
+        pattern = DNS_1123_LABEL if manifest["kind"] in {"Service", "Deployment"} else DNS_1123_SUBDOMAIN
+        assert pattern.match(name), (manifest["kind"], name)
+        assert DNS_1123_LABEL.match(manifest["metadata"]["namespace"])
+
+
+def test_dependents_are_wired_to_their_dependencies_service_urls(rendered: RenderedChain) -> None:
+    services = {m["metadata"]["name"]: m for m in rendered.of_kind("Service")}
+    for deployment in rendered.of_kind("Deployment"):
+        contract = _contract(rendered, deployment)
+        namespace = deployment["metadata"]["namespace"]
+        for dependency, descriptor in contract["chainlet_to_service"].items():
+            url = rendered.outputs["chainlet_urls"][dependency]
+            label = url.removeprefix("http://").split(".")[0]
+            assert label in services
+            assert url == f"http://{label}.{namespace}.svc.cluster.local:8080"
+            assert descriptor["predict_url"] == f"{url}/run_remote"
+        assert contract["host"] == "0.0.0.0" and contract["port"] == 8080
+        assert contract["instance_id"] and contract["chain_token_file"]
+
+
+def test_probes_labels_security_and_rollout(rendered: RenderedChain) -> None:
+    for deployment in rendered.of_kind("Deployment"):
+        pod = deployment["spec"]["template"]["spec"]
+        (container,) = _containers(deployment)
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        startup = container["startupProbe"]
+        assert startup["periodSeconds"] * startup["failureThreshold"] >= 600
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert {"app.kubernetes.io/name", "app.kubernetes.io/part-of", "app.kubernetes.io/instance",
+                "app.kubernetes.io/version"} <= labels.keys()
+        security = container["securityContext"]
+        assert security["runAsNonRoot"] and security["runAsUser"] == 10001
+        assert security["allowPrivilegeEscalation"] is False and security["readOnlyRootFilesystem"]
+        assert security["capabilities"] == {"drop": ["ALL"]}
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert pod["terminationGracePeriodSeconds"] > _contract(rendered, deployment)["graceful_shutdown_sec"]
+        assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+        assert container["image"].split("@")[1].startswith("sha256:")  # the digest, not the tag
+
+
+def test_image_reference_follows_the_registry(rendered: RenderedChain) -> None:
+    images = [r for r in rendered.resources if r.type == "docker:index/image:Image"]
+    for image in images:
+        tag = image.inputs["imageName"].rsplit(":", 1)[1]
+        assert tag in rendered.outputs["image_hashes"].values()
+        assert image.inputs["build"]["dockerfile"].endswith("Dockerfile")
+    registry_images = [i.inputs["imageName"].startswith("ghcr.io/acme/") for i in images]
+    assert all(registry_images) or not any(registry_images)
+
+
+def test_replicas_hpa_and_pdb_per_stack(tmp_path: pathlib.Path) -> None:
+    text = TEXT_PIPELINE
+    dev = _render(text, DEV, tmp_path / "dev")
+    prod = _render(text, PROD, tmp_path / "prod")
+    assert not dev.of_kind("HorizontalPodAutoscaler") and not dev.of_kind("PodDisruptionBudget")
+    assert all(d["spec"]["replicas"] == 1 for d in dev.of_kind("Deployment"))
+    chunker = prod.manifest("Deployment", "text-pipeline-chunker")
+    assert chunker["spec"]["replicas"] == 3
+    (hpa,) = prod.of_kind("HorizontalPodAutoscaler")
+    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
+                                             "name": "text-pipeline-text-pipeline"}
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 6)
+    assert "replicas" not in prod.manifest("Deployment", "text-pipeline-text-pipeline")["spec"]
+    pdbs = {p["metadata"]["name"] for p in prod.of_kind("PodDisruptionBudget")}
+    assert pdbs == {"text-pipeline-chunker", "text-pipeline-text-pipeline"}
+    (ingress,) = prod.of_kind("Ingress")
+    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    assert backend["name"] == "text-pipeline-text-pipeline"
+    assert prod.outputs["entrypoint_url"] == "http://chains.example.com"
+
+
+def test_secrets_only_in_a_secret_marked_secret_and_mounted_as_files(tmp_path: pathlib.Path) -> None:
+    text = TEXT_PIPELINE
+    rendered = _render(text, PROD, tmp_path)
+    holders = [m for m in rendered.manifests if SENTINEL in json.dumps(m)]
+    assert [m["kind"] for m in holders] == ["Secret"]
+    (secret,) = holders
+    assert secret["stringData"] == {"pipeline_token": SENTINEL}
+    resource = rendered.resource(next(r.name for r in rendered.resources
+                                      if r.type == "kubernetes:core/v1:Secret" and "secrets" in r.name))
+    assert "stringData" in resource.secret_paths
+    assert SENTINEL not in json.dumps(rendered.outputs)
+    for deployment in rendered.of_kind("Deployment"):
+        (container,) = _containers(deployment)
+        assert SENTINEL not in json.dumps(container.get("env", []))
+        assert all("valueFrom" not in e for e in container.get("env", []))  # no secret as env
+        assert all(m.get("readOnly") for m in container["volumeMounts"]
+                   if m["name"] in {"secrets", "chain-token", "contract"})
+    summarizer = rendered.manifest("Deployment", "text-pipeline-summarizer")
+    volumes = {v["name"]: v for v in summarizer["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["secrets"]["secret"]["secretName"] == secret["metadata"]["name"]
+    assert _contract(rendered, summarizer)["secrets_dir"] == "/var/run/infra-chains/secrets"
+    chunker = rendered.manifest("Deployment", "text-pipeline-chunker")
+    assert "secrets" not in {v["name"] for v in chunker["spec"]["template"]["spec"]["volumes"]}
+
+
+def test_gpu_chainlet_resources_scheduling_and_rollout(gpu_chain: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    settings = StackSettings(namespace="ml", gpu_node_selectors={"A10G": {"pool": "a10g"}})
+    rendered = _render(gpu_chain, settings, tmp_path)
+    embedder = rendered.manifest("Deployment", "search-embedder")
+    (container,) = _containers(embedder)
+    assert container["resources"] == {
+        "requests": {"cpu": "4", "memory": str(16 * 1024**3)},
+        "limits": {"cpu": "4", "memory": str(16 * 1024**3), "nvidia.com/gpu": "2"},
+    }
+    pod = embedder["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"pool": "a10g"}  # the stack's override wins
+    assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    assert embedder["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 0, "maxUnavailable": 1}
+    search = rendered.manifest("Deployment", "search-search")
+    (cpu_container,) = _containers(search)
+    assert cpu_container["resources"]["limits"] == {"cpu": "1", "memory": str(512 * 1024**2)}
+    assert "nodeSelector" not in search["spec"]["template"]["spec"]
+    default = _render(gpu_chain, StackSettings(namespace="ml"), tmp_path / "default")
+    selector = default.manifest("Deployment", "search-embedder")["spec"]["template"]["spec"]["nodeSelector"]
+    assert selector == {"nvidia.com/gpu.product": "NVIDIA-A10G"}
+
+
+def test_two_renders_of_an_unchanged_chain_are_identical(tmp_path: pathlib.Path) -> None:
+    text = TEXT_PIPELINE
+    first = _render(text, PROD, tmp_path / "a")
+    second = _render(text, PROD, tmp_path / "b")
+
+    def comparable(rendered: RenderedChain) -> list[Any]:
+        return [(r.type, r.name, r.parent, json.dumps(r.inputs, sort_keys=True).replace(str(tmp_path / "a"), "")
+                 .replace(str(tmp_path / "b"), "")) for r in sorted(rendered.resources, key=lambda r: r.urn)]
+
+    # Registration order is the event loop's; what is registered must be the same.
+    assert comparable(first) == comparable(second)
+    assert sorted(map(json.dumps, first.manifests)) == sorted(map(json.dumps, second.manifests))
+
+
+def test_build_images_false_runs_the_registry_tag_and_builds_nothing(tmp_path: pathlib.Path) -> None:
+    text = TEXT_PIPELINE
+    settings = PROD.model_copy(update={"build_images": False})
+    rendered = _render(text, settings, tmp_path)
+    assert not [r for r in rendered.resources if r.type == "docker:index/image:Image"]
+    assert not (tmp_path / "contexts").exists()
+    chunker = rendered.manifest("Deployment", "text-pipeline-chunker")
+    hash_ = rendered.outputs["image_hashes"]["Chunker"]
+    assert _containers(chunker)[0]["image"] == f"ghcr.io/acme/text-pipeline-chunker:{hash_}"
