@@ -57,6 +57,10 @@ def main() -> int:
     if fail.exists() and words and words[0] == fail.read_text().strip():
         print("Updating (dev):", flush=True)
         print("error: the fake engine failed as told", file=sys.stderr)
+        log = option(args, "--event-log")
+        if log is not None and not log.startswith("tcp://"):  # the engine ends its log so
+            with open(log, "a", encoding="utf-8") as out:
+                out.write(json.dumps({"sequence": 0, "timestamp": 0, "cancelEvent": {}}) + "\n")
         return 255
     if words[:1] == ["version"]:
         version = HOME / "version"
