@@ -12,6 +12,8 @@ Children (each ``parent=self``, named ``<component name>-<role>``):
   suffix and replaces them when their data change), so a changed contract or secret is a new
   name in the pod template: a rollout, never pods reading a half-changed file;
 - ``-deployment`` and ``-service``: named by the chainlet's DNS label (deterministic URLs);
+- ``-network-policy``: only the chain's own pods reach a chainlet's port; the entrypoint's is open
+  (its callers are outside the chain);
 - ``-hpa`` when the stack sets autoscaling, ``-pdb`` when more than one replica may run.
 """
 
@@ -43,14 +45,11 @@ IMAGE_PLATFORM = "linux/amd64"
 #: Longest Pulumi waits for a Deployment beyond the startup probe's allowance.
 ROLLOUT_MARGIN_SEC = 300
 
-#: checkov Kubernetes checks a chainlet's objects skip, each with why (as annotations checkov
-#: reads: ``checkov.io/skip<n>: <id>=<reason>``).
-CHECKOV_SKIPS: dict[str, str] = {
-    # Guaranteed QoS sets requests = limits; CPU limits are set, so this only concerns
-    # per-pod images pulled by tag (build_images false): a tag is what CI published.
-    "CKV_K8S_43": "images are pinned by digest when built here; build_images=false runs CI's tag",
-    "CKV_K8S_15": "pull policy IfNotPresent is right for an image pinned by digest or content tag",
-    "CKV_K8S_21": "the namespace is the stack's choice (StackSettings.namespace)",
+#: checkov Kubernetes checks a chainlet's objects may skip, each with why; written as annotations
+#: checkov reads (``checkov.io/skip<n>: <id>=<reason>``) on the objects they concern only.
+CHECKOV_SKIP_TAG_IMAGE = {
+    "CKV_K8S_43": "build_images is false: the pod runs the content-hash tag CI pushed, whose "
+    "digest is not known here (pulled Always)",
 }
 
 
@@ -92,7 +91,7 @@ class Chainlet(pulumi.ComponentResource):
         namespace = settings.namespace
         labels = pod.object_labels(plan.chain_name, label, spec)
         child = pulumi.ResourceOptions(parent=self)
-        annotations = _checkov_annotations()
+        annotations = _checkov_annotations({} if settings.build_images else CHECKOV_SKIP_TAG_IMAGE)
 
         image_ref, pull_policy = self._image(name, args, label, child)
         contract = _contract(args, label)
@@ -155,6 +154,12 @@ class Chainlet(pulumi.ComponentResource):
             },
             opts=child,
         )
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-network-policy",
+            metadata={"name": label, "namespace": namespace, "labels": labels},
+            spec=pod.network_policy(plan.chain_name, label, entrypoint=spec.is_entrypoint),
+            opts=child,
+        )
         if autoscaling is not None:
             k8s.autoscaling.v2.HorizontalPodAutoscaler(
                 f"{name}-hpa",
@@ -195,7 +200,7 @@ class Chainlet(pulumi.ComponentResource):
         repository = f"{registry.rstrip('/')}/{label}" if registry else f"infra-chains/{label}"
         tagged = f"{repository}:{args.spec.image_hash}"
         if not args.settings.build_images:
-            return tagged, "IfNotPresent"
+            return tagged, "Always"  # a tag can be pushed again; a digest cannot
         context = write_build_context(args.plan, args.spec, args.context_dir)
         image = docker.Image(
             f"{name}-image",
@@ -205,7 +210,7 @@ class Chainlet(pulumi.ComponentResource):
             skip_push=registry is None,  # no registry: a local cluster (kind, k3d) loads the image
             opts=child,
         )
-        return image.repo_digest, "IfNotPresent"
+        return image.repo_digest, "Always"  # by digest: only a manifest check per start
 
 
 def _contract(args: ChainletArgs, label: str) -> RuntimeContract:
@@ -232,6 +237,6 @@ def _contract(args: ChainletArgs, label: str) -> RuntimeContract:
     return made.model_copy(update={"instance_id": identity[:16]})
 
 
-def _checkov_annotations() -> dict[str, str]:
+def _checkov_annotations(skips: Mapping[str, str]) -> dict[str, str]:
     return {f"checkov.io/skip{i}": f"{check}={reason}"
-            for i, (check, reason) in enumerate(sorted(CHECKOV_SKIPS.items()), start=1)}
+            for i, (check, reason) in enumerate(sorted(skips.items()), start=1)}

@@ -228,3 +228,17 @@ def allowed_entrypoint_hosts(
         return None
     extra = [ingress_host] if exposure == "ingress" and ingress_host else []
     return [*hosts, "localhost", "127.0.0.1", *extra]
+
+
+def network_policy(chain_name: str, label: str, *, entrypoint: bool) -> dict[str, Any]:
+    """Ingress to a chainlet's port: from any pod of its chain, or from anywhere for the
+    entrypoint. (Kubelet probes come from the node, which policies do not restrict.)"""
+    port = {"port": PORT, "protocol": "TCP"}
+    source: dict[str, Any] = {"ports": [port]}
+    if not entrypoint:
+        source["from"] = [{"pod_selector": {"match_labels": {"app.kubernetes.io/part-of": chain_name}}}]
+    return {
+        "pod_selector": {"match_labels": selector_labels(chain_name, label)},
+        "policy_types": ["Ingress"],
+        "ingress": [source],
+    }

@@ -205,3 +205,13 @@ def test_build_images_false_runs_the_registry_tag_and_builds_nothing(tmp_path: p
     chunker = rendered.manifest("Deployment", "text-pipeline-chunker")
     hash_ = rendered.outputs["image_hashes"]["Chunker"]
     assert _containers(chunker)[0]["image"] == f"ghcr.io/acme/text-pipeline-chunker:{hash_}"
+
+
+def test_only_the_chains_pods_reach_a_chainlet_but_anyone_the_entrypoint(tmp_path: pathlib.Path) -> None:
+    rendered = _render(TEXT_PIPELINE, DEV, tmp_path)
+    chunker = rendered.manifest("NetworkPolicy", "text-pipeline-chunker")["spec"]
+    assert chunker["podSelector"]["matchLabels"]["app.kubernetes.io/instance"] == "text-pipeline-chunker"
+    assert chunker["ingress"] == [{"ports": [{"port": 8080, "protocol": "TCP"}], "from": [
+        {"podSelector": {"matchLabels": {"app.kubernetes.io/part-of": "text-pipeline"}}}]}]
+    entry = rendered.manifest("NetworkPolicy", "text-pipeline-text-pipeline")["spec"]
+    assert "from" not in entry["ingress"][0]
