@@ -57,13 +57,16 @@ def run_chain_program(
     return _create_chain(plan, settings, secret_values, context_root)
 
 
-def program_from_config(project_root: pathlib.Path | None = None) -> Chain:
+def program_from_config(
+    project_root: pathlib.Path | None = None, *, context_root: pathlib.Path | None = None
+) -> Chain:
     """The repo's program: everything from the stack's config in the ``infra-chains`` namespace.
 
     ``chainFile`` (required) is a ``.py`` path relative to ``project_root`` (default: the
     directory of ``Pulumi.yaml``); ``entrypoint`` and ``chainName`` are optional; the other keys
     are `StackSettings` fields; each secret the chain declares is a secret config value of the
-    same name. Build contexts go to ``<project_root>/.chains_generated/pulumi/<stack>``.
+    same name. Build contexts go to ``context_root``, by default
+    ``<project_root>/.chains_generated/pulumi/<stack>``.
     """
     root = (project_root or pathlib.Path(pulumi.get_root_directory() or ".")).resolve()
     cfg = pulumi.Config(CONFIG_NAMESPACE)
@@ -87,7 +90,9 @@ def program_from_config(project_root: pathlib.Path | None = None) -> Chain:
         value = cfg.get_secret(key)
         if value is not None:
             secrets[key] = value
-    return _create_chain(plan, settings, secrets, root / GENERATED_DIR / "pulumi" / pulumi.get_stack())
+    if context_root is None:
+        context_root = root / GENERATED_DIR / "pulumi" / pulumi.get_stack()
+    return _create_chain(plan, settings, secrets, context_root)
 
 
 def _create_chain(
