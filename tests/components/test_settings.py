@@ -1,0 +1,89 @@
+"""StackSettings from stack config: camelCase keys, JSON values, errors naming key and value."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pulumi
+import pytest
+
+from infra_chains.components.settings import AutoscalingSettings, StackSettings
+from infra_chains.errors import ConfigError
+
+
+class NoResources(pulumi.runtime.Mocks):
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        return f"{args.name}-id", dict(args.inputs)
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        return {}, []
+
+
+@pytest.fixture
+def stack_config() -> Iterator[None]:
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        yield
+    finally:
+        pulumi.runtime.set_all_config({}, [])
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+def settings(config: dict[str, Any]) -> StackSettings:
+    pulumi.runtime.set_all_config(
+        {f"infra-chains:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+    )
+    pulumi.runtime.set_mocks(NoResources(), project="infra-chains", stack="staging")
+    read: list[StackSettings] = []
+
+    @pulumi.runtime.test
+    def program() -> None:  # inside a program, as the CLI runs it (its stack registered)
+        read.append(StackSettings.from_pulumi_config(pulumi.Config("infra-chains")))
+
+    program()
+    return read[0]
+
+
+def test_defaults_and_environment_from_the_stack(stack_config: None) -> None:
+    assert settings({}) == StackSettings(environment="staging")
+
+
+def test_every_key_read_in_camel_case(stack_config: None) -> None:
+    got = settings({
+        "namespace": "ns", "registry": "ghcr.io/acme", "userEnv": {"mode": "prod"},
+        "replicas": {"Entry": 3}, "autoscaling": {"Mid": {"minReplicas": 2, "maxReplicas": 5}},
+        "exposure": "ingress", "ingressHost": "a.example.com", "ingressClass": "nginx",
+        "gpuNodeSelectors": {"L4": {"pool": "l4"}}, "storageClass": "fast",
+        "buildImages": False, "startupTimeoutSec": 900, "environment": "blue",
+    })
+    assert got.replicas == {"Entry": 3} and got.user_env == {"mode": "prod"}
+    assert got.autoscaling["Mid"] == AutoscalingSettings(min_replicas=2, max_replicas=5)
+    assert (got.exposure, got.ingress_host, got.build_images, got.environment) == ("ingress", "a.example.com", False, "blue")
+    assert got.startup_timeout_sec == 900 and got.gpu_node_selectors == {"L4": {"pool": "l4"}}
+
+
+def test_invalid_values_are_all_named_with_key_and_value(stack_config: None) -> None:
+    with pytest.raises(ConfigError) as info:
+        settings({"replicas": {"Entry": -1}, "exposure": "nodeport",
+                  "autoscaling": {"Mid": {"minReplicas": 4, "maxReplicas": 2}}})
+    message = str(info.value)
+    assert "infra-chains:replicas" in message and "-1" in message
+    assert "infra-chains:exposure" in message and "nodeport" in message
+    assert "infra-chains:autoscaling at Mid" in message and "min_replicas (4)" in message
+
+
+def test_an_object_key_given_as_plain_text_says_how_to_set_it(stack_config: None) -> None:
+    with pytest.raises(ConfigError, match=r"infra-chains:replicas is 'three'.*pulumi config set --path"):
+        settings({"replicas": "three"})
+
+
+def test_settings_are_frozen_and_reject_unknown_fields() -> None:
+    with pytest.raises(ValueError):
+        StackSettings.model_validate({"replica": {}})
+    with pytest.raises(ValueError):
+        StackSettings().namespace = "x"  # type: ignore[misc]
