@@ -126,10 +126,11 @@ class Chain(pulumi.ComponentResource):
         }]}}]}
         if settings.ingress_class:
             spec["ingress_class_name"] = settings.ingress_class
+        metadata: dict[str, Any] = {"name": dns_label(plan.chain_name, "ingress"),
+                                    "namespace": settings.namespace, "labels": dict(chain_labels)}
         k8s.networking.v1.Ingress(
             f"{name}-ingress",
-            metadata={"name": dns_label(plan.chain_name, "ingress"), "namespace": settings.namespace,
-                      "labels": dict(chain_labels)},
+            metadata=metadata,
             spec=spec,
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -135,9 +135,10 @@ class Chainlet(pulumi.ComponentResource):
         if autoscaling is None:  # with an HPA, the HPA owns the count (Pulumi must not reset it)
             deployment_spec["replicas"] = replicas
         rollout = f"{settings.startup_timeout_sec + ROLLOUT_MARGIN_SEC}s"
+        named: dict[str, Any] = {"name": label, "namespace": namespace, "labels": labels}
         k8s.apps.v1.Deployment(
             f"{name}-deployment",
-            metadata={"name": label, "namespace": namespace, "labels": labels, "annotations": annotations},
+            metadata={**named, "annotations": annotations},
             spec=deployment_spec,
             opts=pulumi.ResourceOptions(
                 parent=self, custom_timeouts=pulumi.CustomTimeouts(create=rollout, update=rollout)
@@ -156,7 +157,7 @@ class Chainlet(pulumi.ComponentResource):
         )
         k8s.networking.v1.NetworkPolicy(
             f"{name}-network-policy",
-            metadata={"name": label, "namespace": namespace, "labels": labels},
+            metadata=named,
             spec=pod.network_policy(plan.chain_name, label, entrypoint=spec.is_entrypoint),
             opts=child,
         )
