@@ -115,7 +115,11 @@ class ChainletApp:
             self._hostnames = frozenset(n for n in names if not _has_port(n))
         self.budget = MemoryBudget(max(request_memory_bytes, max_request_bytes), request_memory_wait_sec)
         self.limiter = Limiter(predict_concurrency, max_queued_requests)
-        self.metrics = Metrics(chainlet_name, lambda: (self.limiter.in_flight, self.limiter.queued))
+        self.metrics = Metrics(
+            chainlet_name,
+            lambda: (self.limiter.in_flight, self.limiter.queued),
+            lambda: (self.budget.used, self.budget.capacity),
+        )
         self._on_shutdown = on_shutdown
         self._instance: Any = None
         self._run_remote: Callable[..., Any] | None = None

@@ -18,10 +18,17 @@ BUCKETS: tuple[float, ...] = (
 class Metrics:
     """Request count by status, errors, a latency histogram, and in-flight/queued gauges."""
 
-    def __init__(self, chainlet: str, gauges: Callable[[], tuple[int, int]]) -> None:
-        """``gauges`` returns ``(in_flight, queued)`` when metrics are scraped."""
+    def __init__(
+        self,
+        chainlet: str,
+        gauges: Callable[[], tuple[int, int]],
+        body_bytes: Callable[[], tuple[int, int]] = lambda: (0, 0),
+    ) -> None:
+        """``gauges`` returns ``(in_flight, queued)``, ``body_bytes`` ``(reserved, capacity)`` of
+        the request-body memory budget, when metrics are scraped."""
         self._label = f'chainlet="{_escape(chainlet)}"'
         self._gauges = gauges
+        self._body_bytes = body_bytes
         self.by_status: dict[int, int] = {}
         self.errors = 0
         self._bucket_counts = [0] * (len(BUCKETS) + 1)
@@ -39,6 +46,7 @@ class Metrics:
     def render(self) -> bytes:
         label = self._label
         in_flight, queued = self._gauges()
+        reserved, capacity = self._body_bytes()
         lines = [
             "# HELP infra_chains_requests_total Requests to /run_remote by HTTP status.",
             "# TYPE infra_chains_requests_total counter",
@@ -64,6 +72,12 @@ class Metrics:
             "# HELP infra_chains_queued_requests Requests waiting for a predict_concurrency slot.",
             "# TYPE infra_chains_queued_requests gauge",
             f"infra_chains_queued_requests{{{label}}} {queued}",
+            "# HELP infra_chains_request_body_bytes Request-body memory reserved now (of the budget).",
+            "# TYPE infra_chains_request_body_bytes gauge",
+            f"infra_chains_request_body_bytes{{{label}}} {reserved}",
+            "# HELP infra_chains_request_body_budget_bytes The request-body memory budget.",
+            "# TYPE infra_chains_request_body_budget_bytes gauge",
+            f"infra_chains_request_body_budget_bytes{{{label}}} {capacity}",
         ]
         return ("\n".join(lines) + "\n").encode()
 

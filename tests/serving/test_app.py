@@ -171,6 +171,13 @@ def test_stalled_uploads_share_the_memory_budget(serve: Serve) -> None:
                  request_memory_wait_sec=0.2, body_timeout_sec=30)
     first = _raw(leaf, _head(leaf, mib) + b'{"item": ')  # holds 1 MiB of the 1.5 MiB budget
     try:
+        # The server reads the two connections in its own order: wait until the first holds its
+        # share (the gauge /metrics exports) before the second asks for one.
+        for _ in range(200):
+            if _body_bytes_reserved(leaf) >= mib:
+                break
+            time.sleep(0.01)
+        assert _body_bytes_reserved(leaf) == mib
         with _raw(leaf, _head(leaf, mib) + b'{"item": ') as second:
             answer = second.recv(65536)
         assert answer.startswith(b"HTTP/1.1 503")
@@ -184,6 +191,12 @@ def test_stalled_uploads_share_the_memory_budget(serve: Serve) -> None:
     response = httpx.post(leaf.predict_url, content=body, headers={"Content-Type": "application/json"},
                           timeout=10)
     assert response.status_code == 200, response.text[:300]
+
+
+def _body_bytes_reserved(process: ChainletProcess) -> int:
+    text = httpx.get(f"http://127.0.0.1:{process.contract.port}/metrics").text
+    line = next(l for l in text.splitlines() if l.startswith("infra_chains_request_body_bytes{"))
+    return int(line.rsplit(" ", 1)[1])
 
 
 def test_partial_headers_time_out_with_408(serve: Serve) -> None:

@@ -126,6 +126,8 @@ def test_health_ready_metrics_openapi(text_chain: ChainletProcess) -> None:
     assert 'infra_chains_requests_total{chainlet="Entry",code="200"}' in text
     assert 'infra_chains_request_duration_seconds_bucket{chainlet="Entry",le="+Inf"}' in text
     assert 'infra_chains_in_flight_requests{chainlet="Entry"} 0' in text
+    assert 'infra_chains_request_body_bytes{chainlet="Entry"} 0' in text  # all given back
+    assert 'infra_chains_request_body_budget_bytes{chainlet="Entry"} ' in text
     status, body = text_chain.get("/openapi.json")
     schema = codec.decode(body, False)
     request = schema["paths"]["/run_remote"]["post"]["requestBody"]["content"]["application/json"]
