@@ -341,6 +341,15 @@ def _uvloop_run() -> Any:
 
 def serve(contract: RuntimeContract) -> int:
     """Serve the chainlet named by ``contract`` until SIGTERM; the process exit code."""
+    # Relative paths in user code mean the same on every target: an image's WORKDIR is its
+    # workspace, so a local process (started from its chain's state dir) moves there too.
+    try:
+        os.chdir(contract.workspace_dir)
+    except OSError as exc:
+        raise ConfigError(
+            f"workspace_dir {contract.workspace_dir} of chainlet {contract.chainlet_name!r} "
+            f"cannot be entered: {exc.strerror}."
+        ) from exc
     runtime = _Runtime(contract)
     code = runtime.run()
     busy = [t for t in threading.enumerate() if t.is_alive() and not t.daemon

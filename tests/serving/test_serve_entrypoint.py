@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 
+import httpx
 import pytest
 
 from infra_chains.serving.contract import CONTRACT_FILE_ENV, CONTRACT_JSON_ENV
@@ -157,3 +158,18 @@ class _Impostor(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         pass
+
+
+def test_a_missing_workspace_dir_is_named(tmp_path: pathlib.Path) -> None:
+    missing = tmp_path / "gone"
+    result = run_serve({CONTRACT_JSON_ENV: json.dumps(contract(workspace_dir=str(missing)))})
+    assert result.returncode == 2
+    assert str(missing) in result.stderr and "cannot be entered" in result.stderr
+
+
+def test_a_chainlet_runs_in_its_workspace(tmp_path: pathlib.Path) -> None:
+    # Started from elsewhere (the local supervisor runs in the chain's state dir), it moves to
+    # its workspace, as an image's WORKDIR puts it there.
+    with ChainletProcess(make_contract("behaviour:WorkingDir", WORKSPACE, name="WorkingDir")) as process:
+        response = httpx.post(process.predict_url, json={}, timeout=10)
+    assert response.status_code == 200 and response.json() == str(WORKSPACE)

@@ -101,3 +101,12 @@ class BrokenInit(chains.ChainletBase):
 
     def run_remote(self) -> str:
         return "never"
+
+
+class WorkingDir(chains.ChainletBase):
+    """Answers the directory it runs in (every target runs a chainlet in its workspace)."""
+
+    def run_remote(self) -> str:
+        import os
+
+        return os.getcwd()
