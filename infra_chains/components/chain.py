@@ -16,7 +16,7 @@ import dataclasses
 import pathlib
 import secrets as _random
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -130,8 +130,8 @@ class Chain(pulumi.ComponentResource):
                                     "namespace": settings.namespace, "labels": dict(chain_labels)}
         k8s.networking.v1.Ingress(
             f"{name}-ingress",
-            metadata=metadata,
-            spec=spec,
+            metadata=cast(k8s.meta.v1.ObjectMetaArgsDict, metadata),
+            spec=cast(k8s.networking.v1.IngressSpecArgsDict, spec),
             opts=pulumi.ResourceOptions(parent=self),
         )
         return f"http://{settings.ingress_host}"

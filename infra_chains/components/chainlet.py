@@ -23,7 +23,7 @@ import dataclasses
 import hashlib
 import pathlib
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 import pulumi_docker as docker
@@ -138,8 +138,9 @@ class Chainlet(pulumi.ComponentResource):
         named: dict[str, Any] = {"name": label, "namespace": namespace, "labels": labels}
         k8s.apps.v1.Deployment(
             f"{name}-deployment",
-            metadata={**named, "annotations": annotations},
-            spec=deployment_spec,
+            # pod.py builds these input dicts untyped (dict[str, Any]); the schema test checks them.
+            metadata=cast(k8s.meta.v1.ObjectMetaArgsDict, {**named, "annotations": annotations}),
+            spec=cast(k8s.apps.v1.DeploymentSpecArgsDict, deployment_spec),
             opts=pulumi.ResourceOptions(
                 parent=self, custom_timeouts=pulumi.CustomTimeouts(create=rollout, update=rollout)
             ),
@@ -157,8 +158,9 @@ class Chainlet(pulumi.ComponentResource):
         )
         k8s.networking.v1.NetworkPolicy(
             f"{name}-network-policy",
-            metadata=named,
-            spec=pod.network_policy(plan.chain_name, label, entrypoint=spec.is_entrypoint),
+            metadata=cast(k8s.meta.v1.ObjectMetaArgsDict, named),
+            spec=cast(k8s.networking.v1.NetworkPolicySpecArgsDict,
+                      pod.network_policy(plan.chain_name, label, entrypoint=spec.is_entrypoint)),
             opts=child,
         )
         if autoscaling is not None:
