@@ -12,6 +12,9 @@ import pydantic
 
 import infra_chains as chains
 
+# The deployed images install only the runtime's own requirements; numpy is this chain's.
+NUMPY_IMAGE = chains.RemoteConfig(docker_image=chains.DockerImage(pip_requirements=["numpy>=1.24,<3"]))
+
 
 class Stats(pydantic.BaseModel):
     mean: float
@@ -22,6 +25,8 @@ class Stats(pydantic.BaseModel):
 class Normalizer(chains.ChainletBase):
     """Scales a batch to zero mean and unit variance, per column."""
 
+    remote_config = NUMPY_IMAGE
+
     def run_remote(self, batch: np.ndarray) -> np.ndarray:
         std = batch.std(axis=0)
         return (batch - batch.mean(axis=0)) / np.where(std == 0, 1, std)
@@ -30,6 +35,8 @@ class Normalizer(chains.ChainletBase):
 @chains.mark_entrypoint
 class BatchStats(chains.ChainletBase):
     """Normalizes a batch remotely, then reports its statistics."""
+
+    remote_config = NUMPY_IMAGE
 
     def __init__(self, normalizer: Normalizer = chains.depends(Normalizer, use_binary=True)) -> None:
         self._normalizer = normalizer
