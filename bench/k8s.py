@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from infra_chains.deploy import plan_chain  # noqa: E402
 from infra_chains.framework.loading import load_entrypoint  # noqa: E402
 from infra_chains.plan.models import ChainPlan  # noqa: E402
-from infra_chains.targets.kubernetes.fingerprints import fingerprints_output, plan_fingerprints  # noqa: E402
+from infra_chains.plan.fingerprints import fingerprints_output, plan_fingerprints  # noqa: E402
 from infra_chains.targets.kubernetes.preview import chain_preview  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"

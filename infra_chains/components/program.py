@@ -18,6 +18,7 @@ from infra_chains.components.settings import CONFIG_NAMESPACE, StackSettings
 from infra_chains.deploy import GENERATED_DIR, plan_chain
 from infra_chains.errors import ChainsUsageError, ConfigError
 from infra_chains.framework.loading import load_entrypoint
+from infra_chains.plan.fingerprints import FINGERPRINTS_OUTPUT, fingerprints_output, plan_fingerprints
 from infra_chains.targets.secrets import MissingSecretsError
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ def run_chain_program(
     if context_root is None:
         workspace = pathlib.Path(plan.workspace_dir)
         context_root = workspace / GENERATED_DIR / "pulumi" / (settings.environment or "default")
-    return _create_chain(plan, settings, secret_values, context_root)
+    return create_chain(plan, settings, secret_values, context_root)
 
 
 def program_from_config(
@@ -92,10 +93,10 @@ def program_from_config(
             secrets[key] = value
     if context_root is None:
         context_root = root / GENERATED_DIR / "pulumi" / pulumi.get_stack()
-    return _create_chain(plan, settings, secrets, context_root)
+    return create_chain(plan, settings, secrets, context_root)
 
 
-def _create_chain(
+def create_chain(
     plan: ChainPlan,
     settings: StackSettings,
     secret_values: Mapping[str, pulumi.Input[str]],
@@ -125,6 +126,9 @@ def _create_chain(
     pulumi.export("chainlet_urls", chain.chainlet_urls)
     pulumi.export("image_hashes", chain.image_hashes)
     pulumi.export("deployment_hashes", chain.deployment_hashes)
+    autoscaling = {name: a.model_dump() for name, a in settings.autoscaling.items()}
+    fingerprints = plan_fingerprints(plan, replicas=settings.replicas, autoscaling=autoscaling)
+    pulumi.export(FINGERPRINTS_OUTPUT, fingerprints_output(fingerprints))
     return chain
 
 

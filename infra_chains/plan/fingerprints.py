@@ -1,9 +1,9 @@
 """Per-chainlet digests of each input of the plan's two parts, so a preview can say *which*
 input changed (not only that a hash did).
 
-The Kubernetes target exports them as the stack output ``chainlet_fingerprints`` beside the
-program's ``image_hashes`` and ``deployment_hashes``; the next preview compares the new plan's
-fingerprints with them. Digests are 16 hex digits of `stable_hash`: enough to tell a change,
+The Pulumi program (`infra_chains.components.program`, run by `pulumi up` and by the Kubernetes
+target alike) exports them as the stack output ``chainlet_fingerprints`` beside ``image_hashes``
+and ``deployment_hashes``; the next preview compares the new plan's fingerprints with them. Digests are 16 hex digits of `stable_hash`: enough to tell a change,
 small in a stack's outputs. Pure: no Pulumi, no CLI.
 """
 

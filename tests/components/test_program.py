@@ -118,6 +118,11 @@ def test_repo_program_deploys_the_stack_files_chain(mocks: Recorder, stack: str,
     names = {"TextPipeline", "Chunker", "Summarizer"}
     assert set(outputs["chainlet_urls"]) == names
     assert set(outputs["image_hashes"]) == names == set(outputs["deployment_hashes"])
+    # What the chain-aware preview reads to say which input of a chainlet changed, whether the
+    # stack was last updated by `pulumi up` from the repo or by `infra-chains push`.
+    fingerprints = outputs["chainlet_fingerprints"]
+    assert set(fingerprints) == names
+    assert all(fingerprints[n]["image_hash"] == outputs["image_hashes"][n] for n in names)
     assert outputs["chain_name"] == "text-pipeline"
     if file_config.get("exposure") == "ingress":  # reached through the Ingress's host
         assert file_config["ingressHost"] in outputs["entrypoint_url"]

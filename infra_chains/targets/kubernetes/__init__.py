@@ -7,7 +7,7 @@ from infra_chains.targets.kubernetes.command import (
     PulumiNotFoundError,
     find_pulumi,
 )
-from infra_chains.targets.kubernetes.fingerprints import ChainletFingerprint, plan_fingerprints
+from infra_chains.plan.fingerprints import ChainletFingerprint, plan_fingerprints
 from infra_chains.targets.kubernetes.preview import ChainletChange, ChainPreview, chain_preview
 from infra_chains.targets.kubernetes.target import KubernetesTarget
 

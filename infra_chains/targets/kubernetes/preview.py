@@ -15,7 +15,7 @@ from typing import Any, Literal
 import pydantic
 
 from infra_chains.plan.models import ChainPlan
-from infra_chains.targets.kubernetes.fingerprints import (
+from infra_chains.plan.fingerprints import (
     FINGERPRINTS_OUTPUT,
     ChainletFingerprint,
     plan_fingerprints,

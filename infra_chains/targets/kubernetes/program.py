@@ -14,11 +14,6 @@ from collections.abc import Callable, Mapping
 
 from infra_chains.components.settings import StackSettings
 from infra_chains.plan.models import ChainPlan
-from infra_chains.targets.kubernetes.fingerprints import (
-    FINGERPRINTS_OUTPUT,
-    fingerprints_output,
-    plan_fingerprints,
-)
 
 #: Outputs this target adds to the program's own (`infra_chains.components.program.OUTPUT_NAMES`).
 ENTRYPOINT_OUTPUT = "entrypoint"
@@ -38,10 +33,7 @@ def chain_program(
 
         from infra_chains.components import program as chain_programs
         secrets = {key: pulumi.Output.secret(value) for key, value in values.items()}
-        chain_programs._create_chain(plan, settings, secrets, context_root)
-        autoscaling = {name: a.model_dump() for name, a in settings.autoscaling.items()}
-        fingerprints = plan_fingerprints(plan, replicas=settings.replicas, autoscaling=autoscaling)
-        pulumi.export(FINGERPRINTS_OUTPUT, fingerprints_output(fingerprints))
+        chain_programs.create_chain(plan, settings, secrets, context_root)
         pulumi.export(ENTRYPOINT_OUTPUT, plan.entrypoint)
 
     return program

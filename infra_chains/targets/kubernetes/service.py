@@ -17,7 +17,7 @@ from infra_chains.errors import DeploymentError
 from infra_chains.public_types import DeployedChainlet
 from infra_chains.targets.base import ChainletInfo, ChainletStatus, ChainStatus
 from infra_chains.targets.contracts import PREDICT_PATH, predict_url
-from infra_chains.targets.kubernetes.fingerprints import FINGERPRINTS_OUTPUT
+from infra_chains.plan.fingerprints import FINGERPRINTS_OUTPUT
 from infra_chains.targets.kubernetes.program import ENTRYPOINT_OUTPUT
 
 #: The last update's result (``pulumi stack history``) → every chainlet's status.

@@ -11,7 +11,7 @@ import pytest
 from infra_chains.deploy import plan_chain
 from infra_chains.framework.loading import load_entrypoint
 from infra_chains.plan.models import ChainPlan, stable_hash
-from infra_chains.targets.kubernetes.fingerprints import fingerprints_output, plan_fingerprints
+from infra_chains.plan.fingerprints import fingerprints_output, plan_fingerprints
 from infra_chains.targets.kubernetes.preview import chain_preview
 
 CHAIN = '''

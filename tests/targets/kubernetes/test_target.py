@@ -17,7 +17,7 @@ from infra_chains.plan.models import ChainPlan
 from infra_chains.deploy import plan_chain
 from infra_chains.targets.base import ChainletProgress
 from infra_chains.targets.kubernetes import KubernetesTarget, PulumiCommandError, PulumiNotFoundError
-from infra_chains.targets.kubernetes.fingerprints import fingerprints_output, plan_fingerprints
+from infra_chains.plan.fingerprints import fingerprints_output, plan_fingerprints
 from infra_chains.targets.registry import get_target
 from tests.targets.kubernetes.conftest import FakePulumi
 
