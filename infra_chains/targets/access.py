@@ -9,11 +9,11 @@ next to the chainlets' secret directories.
 
 from __future__ import annotations
 
-import os
 import pathlib
 import secrets
 
 from infra_chains.serving.contract import RuntimeContract
+from infra_chains.targets.secrets import read_or_create_private
 
 #: File name of the chain token, beside the per-chainlet secret directories (chainlet names are
 #: identifiers, so no chainlet's directory can have this name).
@@ -23,14 +23,7 @@ CHAIN_TOKEN_FILE = "chain-token"
 def ensure_chain_token(secrets_root: pathlib.Path) -> pathlib.Path:
     """The chain token file under ``secrets_root``, made (0600, 256 random bits) if missing."""
     path = secrets_root / CHAIN_TOKEN_FILE
-    if path.is_file() and path.stat().st_size:
-        return path
-    secrets_root.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_name(f".{CHAIN_TOKEN_FILE}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(secrets.token_urlsafe(32))
-    os.replace(tmp, path)  # atomic: a chainlet starting meanwhile never reads half a token
+    read_or_create_private(path, lambda: secrets.token_urlsafe(32).encode())
     return path
 
 

@@ -7,9 +7,10 @@ command-line options or ``.env`` files is the CLI's job (`infra_chains.cli.secre
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from infra_chains.errors import ChainsUsageError
 from infra_chains.plan.models import ChainPlan
@@ -65,6 +66,28 @@ def resolve_secrets(
     return values
 
 
+def write_private(path: pathlib.Path, data: str | bytes) -> None:
+    """Write ``path`` readable by its owner only (0600), atomically: a process starting meanwhile
+    never reads half a secret."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data.encode() if isinstance(data, str) else data)
+    os.replace(tmp, path)
+
+
+def read_or_create_private(path: pathlib.Path, make: Callable[[], bytes]) -> bytes:
+    """The content of the 0600 file ``path``, written from ``make()`` first if it is missing or
+    empty (keys and tokens a target keeps for a chain's lifetime)."""
+    with contextlib.suppress(FileNotFoundError):
+        if data := path.read_bytes():
+            return data
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    data = make()
+    write_private(path, data)
+    return data
+
+
 def write_secret_files(directory: pathlib.Path, values: Mapping[str, str]) -> bool:
     """Make ``directory`` hold exactly ``values`` (0700 dir, 0600 files); True if anything changed."""
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -78,9 +101,6 @@ def write_secret_files(directory: pathlib.Path, values: Mapping[str, str]) -> bo
         path = directory / key
         if path.exists() and path.read_text() == value:
             continue
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(value)
-        os.chmod(path, 0o600)
+        write_private(path, value)
         changed = True
     return changed

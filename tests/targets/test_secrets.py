@@ -65,3 +65,21 @@ def test_secret_files_are_private_and_exact(tmp_path: pathlib.Path) -> None:
     assert (directory / "token").read_text() == "t2"
     assert stat.S_IMODE((directory / "token").stat().st_mode) == 0o600
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+
+
+def test_read_or_create_private_makes_once_and_keeps(tmp_path: pathlib.Path) -> None:
+    from infra_chains.targets.secrets import read_or_create_private
+
+    path = tmp_path / "keys" / "key"
+    made: list[int] = []
+
+    def make() -> bytes:
+        made.append(1)
+        return b"k" * 32
+
+    assert read_or_create_private(path, make) == b"k" * 32
+    assert read_or_create_private(path, lambda: b"other") == b"k" * 32  # kept, not remade
+    assert made == [1]
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert (path.parent.stat().st_mode & 0o777) == 0o700
+    assert [p.name for p in path.parent.iterdir()] == ["key"]  # no temporary file left

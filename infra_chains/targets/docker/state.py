@@ -30,6 +30,7 @@ import pydantic
 from infra_chains.plan.names import validate_chain_name
 from infra_chains.targets.access import CHAIN_TOKEN_FILE, ensure_chain_token
 from infra_chains.targets.local.state import state_root
+from infra_chains.targets.secrets import read_or_create_private
 
 
 class ChainRecord(pydantic.BaseModel):
@@ -71,14 +72,7 @@ class DockerChainDir:
         os.replace(tmp, self.path / "chain.json")
 
     def fingerprint_key(self) -> bytes:
-        path = self.path / "fingerprint-key"
-        with contextlib.suppress(FileNotFoundError):
-            return path.read_bytes()
-        key = secrets_module.token_bytes(32)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(key)
-        return key
+        return read_or_create_private(self.path / "fingerprint-key", lambda: secrets_module.token_bytes(32))
 
     def chain_token(self) -> str:
         return ensure_chain_token(self.path).read_text().strip()

@@ -19,7 +19,6 @@ import queue
 import socket
 import tempfile
 import threading
-import time
 import uuid
 from collections.abc import Iterator, Mapping
 

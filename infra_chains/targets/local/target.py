@@ -64,7 +64,7 @@ from infra_chains.targets.local.state import (
     pid_alive,
     write_atomic,
 )
-from infra_chains.targets.secrets import resolve_secrets, write_secret_files
+from infra_chains.targets.secrets import read_or_create_private, resolve_secrets, write_secret_files
 
 LOG_TAIL_LINES = 30
 _DAEMON_LAUNCHER = (
@@ -497,14 +497,7 @@ def _assign_ports(names: list[str], keep: Mapping[str, int]) -> dict[str, int]:
 
 
 def _fingerprint_key(chain_dir: ChainDir) -> bytes:
-    path = chain_dir.secrets / ".fingerprint-key"
-    with contextlib.suppress(FileNotFoundError):
-        return path.read_bytes()
-    key = secrets_module.token_bytes(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key)
-    return key
+    return read_or_create_private(chain_dir.secrets / ".fingerprint-key", lambda: secrets_module.token_bytes(32))
 
 
 class _Snapshots:
