@@ -134,8 +134,18 @@ def test_unreachable_dependency_is_logged_as_503(serve: Serve) -> None:
                 options={"Leaf": RPCOptions(timeout_sec=0.3)})
     response = httpx.post(mid.predict_url, json=ITEM, headers={"X-Request-ID": "rid-503"})
     assert response.status_code == 503
-    lines = [line for line in mid.logs().splitlines() if "rid-503" in line]
+    lines = _log_lines(mid, "rid-503")  # logged once the answer is on its way: wait for it
     assert len(lines) == 1 and "answered 503" in lines[0] and "DependencyUnreachableError" in lines[0]
+
+
+def _log_lines(process: ChainletProcess, needle: str) -> list[str]:
+    """The lines of ``process``'s log holding ``needle``, waiting (bounded) for the first."""
+    for _ in range(100):
+        lines = [line for line in process.logs().splitlines() if needle in line]
+        if lines:
+            return lines
+        time.sleep(0.05)
+    return []
 
 
 # -- limits -----------------------------------------------------------------------------------
