@@ -1,6 +1,6 @@
 """examples/text_pipeline.py on the docker target next to the local target.
 
-    .venv/bin/python bench/docker.py [--requests 300] [--build-network host]
+    .venv/bin/python bench/docker_target.py [--requests 300] [--build-network host]
 
 Measures: a cold push (docker: this bench's images removed first, so every image is built; local:
 processes started), a re-push with one chainlet (the entrypoint) edited in a copy of the chain
@@ -28,8 +28,6 @@ import urllib.parse
 from typing import Any
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-# This file is named docker.py: drop its own folder from the path so `docker` is the SDK.
-sys.path[:] = [p for p in sys.path if pathlib.Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
 import infra_chains as chains  # noqa: E402
@@ -82,7 +80,7 @@ def _latency(url: str, requests: int) -> tuple[float, float]:
 
 
 def _docker_client() -> Any:
-    sdk: Any = importlib.import_module("docker")  # the SDK, untyped (and this file's namesake)
+    sdk: Any = importlib.import_module("docker")  # the SDK, untyped
     return sdk.from_env()
 
 
