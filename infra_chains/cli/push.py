@@ -48,6 +48,25 @@ def progress_table(chainlets: list[ChainletProgress], elapsed: float) -> Table:
     return table
 
 
+class MessageLog:
+    """New progress messages (a docker build's log lines, a restart's reason), once each.
+
+    A target reports its latest message per chainlet with every progress update; ``--verbose``
+    prints each new one above the live table, prefixed with its chainlet.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[str, str | None] = {}
+
+    def new_lines(self, chainlets: list[ChainletProgress]) -> list[str]:
+        lines = []
+        for chainlet in chainlets:
+            if chainlet.message and chainlet.message != self._last.get(chainlet.name):
+                lines.append(f"{chainlet.name} | {chainlet.message}")
+            self._last[chainlet.name] = chainlet.message
+        return lines
+
+
 def push(
     file: pathlib.Path = typer.Argument(..., help="The chain's source file.", show_default=False),
     entrypoint: str | None = typer.Option(None, "--entrypoint", "-e", help="Entrypoint class, if the file marks none."),
@@ -61,6 +80,7 @@ def push(
     dry_run: bool = typer.Option(False, "--dry-run", help="Write the plan and build contexts; start nothing."),
     out: pathlib.Path = typer.Option(deploy.GENERATED_DIR, "--out", help="Where --dry-run writes."),
     timeout: float = typer.Option(60.0, "--timeout", help="Seconds each chainlet may take to become ready."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Print every progress message (e.g. the docker build log)."),
 ) -> None:
     """Deploy the chain in FILE; re-pushing restarts only the chainlets that changed."""
     started = time.monotonic()
@@ -75,10 +95,14 @@ def push(
         out_console.print(f"Wrote the plan and build contexts of chain {chain} to {out / chain}")
         return
     latest: list[ChainletProgress] = []
+    messages = MessageLog()
     with Live(console=err_console, transient=True, refresh_per_second=12) as live:
 
         def on_progress(chainlets: list[ChainletProgress]) -> None:
             latest[:] = chainlets
+            if verbose:
+                for line in messages.new_lines(chainlets):
+                    live.console.print(line, markup=False, highlight=False)
             live.update(progress_table(chainlets, time.monotonic() - started))
 
         try:
