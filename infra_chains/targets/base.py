@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Iterator, Mapping
-from typing import Literal, get_args
+from typing import Literal, TypeVar, get_args
 
 import pydantic
 
 from infra_chains.chain_service import ChainService
+from infra_chains.errors import ChainsUsageError
 from infra_chains.plan.models import ChainPlan
+from infra_chains.plan.names import validate_chainlet_name
 from infra_chains.targets.secrets import resolve_secrets
+
+_SourceT = TypeVar("_SourceT")
 
 #: The one status vocabulary of a deployed chainlet, whatever the target:
 #: ``starting`` (not ready yet), ``ready`` (serving), ``restarting`` (it died or hung and is being
@@ -139,3 +143,24 @@ class Target(abc.ABC):
     @abc.abstractmethod
     def chains(self) -> list[str]:
         """Names of the chains deployed here."""
+
+
+def select_log_sources(
+    chain_name: str, sources: Mapping[str, _SourceT], chainlet: str | None, lines: int
+) -> dict[str, _SourceT]:
+    """The log sources (files, containers, ...) a `Target.logs` call asks for, by chainlet name.
+
+    One check for every target: ``lines`` is not negative, and an unknown chainlet is refused
+    naming the ones there are (an invalid name as invalid, so it never reaches a path or an API).
+    """
+    if lines < 0:
+        raise ChainsUsageError(f"lines must be 0 or more, got {lines}.")
+    if chainlet is None:
+        return dict(sources)
+    if chainlet not in sources:
+        validate_chainlet_name(chainlet)
+        raise ChainsUsageError(
+            f"Chain {chain_name!r} has no chainlet {chainlet!r}; choose one of: "
+            f"{', '.join(sources)}."
+        )
+    return {chainlet: sources[chainlet]}

@@ -26,7 +26,7 @@ from infra_chains.build.context import write_build_context
 from infra_chains.chain_service import ChainService
 from infra_chains.errors import ChainsUsageError, DeploymentError
 from infra_chains.plan.models import ChainletSpec, ChainPlan
-from infra_chains.plan.names import is_valid_chain_name, validate_chain_name, validate_chainlet_name
+from infra_chains.plan.names import is_valid_chain_name, validate_chain_name
 from infra_chains.public_types import DeployedChainlet
 from infra_chains.serving import probe
 from infra_chains.targets.base import (
@@ -37,6 +37,7 @@ from infra_chains.targets.base import (
     LogLine,
     ProgressCallback,
     Target,
+    select_log_sources,
 )
 from infra_chains.targets.contracts import predict_url
 from infra_chains.targets.docker import containers as names
@@ -292,17 +293,8 @@ class DockerTarget(Target):
         follow: bool = False,
         lines: int = 50,
     ) -> Iterator[LogLine]:
-        if lines < 0:
-            raise ChainsUsageError(f"lines must be 0 or more, got {lines}.")
         by_name = {c.labels.get(names.LABEL_CHAINLET, c.name): c for c in self._containers(chain_name)}
-        if chainlet is not None:
-            if chainlet not in by_name:
-                validate_chainlet_name(chainlet)
-                raise ChainsUsageError(
-                    f"Chain {chain_name!r} has no chainlet {chainlet!r}; choose one of: {', '.join(by_name)}."
-                )
-            by_name = {chainlet: by_name[chainlet]}
-        return self._log_lines(by_name, lines, follow)
+        return self._log_lines(select_log_sources(chain_name, by_name, chainlet, lines), lines, follow)
 
     def _log_lines(self, containers: Mapping[str, ContainerInfo], lines: int, follow: bool) -> Iterator[LogLine]:
         engine = self.engine

@@ -37,7 +37,7 @@ from infra_chains.plan.models import ChainPlan
 from infra_chains.plan.workspace import workspace_files
 from infra_chains.serving.contract import RuntimeContract
 from infra_chains.public_types import DeployedChainlet
-from infra_chains.plan.names import is_valid_chain_name, validate_chain_name, validate_chainlet_name
+from infra_chains.plan.names import is_valid_chain_name, validate_chain_name
 from infra_chains.targets.access import ensure_chain_token, loopback_hosts, with_chain_access
 from infra_chains.targets.base import (
     ChainletInfo,
@@ -47,6 +47,7 @@ from infra_chains.targets.base import (
     LogLine,
     ProgressCallback,
     Target,
+    select_log_sources,
 )
 from infra_chains.targets.contracts import predict_url, runtime_contract
 from infra_chains.targets.local import processes, snapshot
@@ -411,17 +412,7 @@ class LocalTarget(Target):
         lines: int = 50,
     ) -> Iterator[LogLine]:
         """Chainlet logs, and the supervisor's as chainlet ``"supervisor"``."""
-        if lines < 0:
-            raise ChainsUsageError(f"lines must be 0 or more, got {lines}.")
-        files = self.log_files(chain_name)
-        if chainlet is not None:
-            if chainlet not in files:
-                validate_chainlet_name(chainlet)
-                raise ChainsUsageError(
-                    f"Chain {chain_name!r} has no chainlet {chainlet!r}; choose one of: "
-                    f"{', '.join(files)}."
-                )
-            files = {chainlet: files[chainlet]}
+        files = select_log_sources(chain_name, self.log_files(chain_name), chainlet, lines)
         chain_dir = self._dir(chain_name)
         return follow_logs(files, lines, follow, still_deployed=chain_dir.exists)
 
