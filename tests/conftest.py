@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from infra_chains.targets.local import LocalTarget
+
 
 @pytest.fixture
 def import_file() -> Iterator[Callable[[pathlib.Path, str], types.ModuleType]]:
@@ -26,3 +28,20 @@ def import_file() -> Iterator[Callable[[pathlib.Path, str], types.ModuleType]]:
     yield load
     for name in added:
         sys.modules.pop(name, None)
+
+
+@pytest.fixture
+def state_root(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[pathlib.Path]:
+    """A private local-target state root; every chain in it is downed after the test, so nothing
+    is left running."""
+    root = tmp_path / "state"
+    monkeypatch.setenv("INFRA_CHAINS_HOME", str(root))
+    yield root
+    target = LocalTarget(root)
+    for chain in target.chains():
+        target.down(chain)
+
+
+@pytest.fixture
+def local_target(state_root: pathlib.Path) -> LocalTarget:
+    return LocalTarget(state_root)

@@ -10,14 +10,12 @@ from __future__ import annotations
 import json
 import pathlib
 import textwrap
-from collections.abc import Iterator
 
 import pytest
 
 import infra_chains as chains
 from infra_chains.cli.app import main
 from infra_chains.framework.loading import load_entrypoint
-from infra_chains.targets.local import LocalTarget
 
 pytestmark = pytest.mark.servers
 
@@ -58,17 +56,6 @@ class Front(chains.ChainletBase):
     def run_remote(self, action: str) -> str:
         return self._keeper.run_remote(action=action)
 '''
-
-
-@pytest.fixture
-def state_root(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[pathlib.Path]:
-    """A private state root (as tests/targets/conftest.py's), every chain in it downed after."""
-    root = tmp_path / "state"
-    monkeypatch.setenv("INFRA_CHAINS_HOME", str(root))
-    yield root
-    target = LocalTarget(root)
-    for chain in target.chains():
-        target.down(chain)
 
 
 def files_holding(root: pathlib.Path, needle: bytes) -> list[pathlib.Path]:

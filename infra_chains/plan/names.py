@@ -38,20 +38,19 @@ def is_valid_chain_name(name: str) -> bool:
 
 def validate_chain_name(name: str) -> str:
     """``name`` if it is a valid chain name; otherwise a `ChainsUsageError` saying what is."""
-    if not is_valid_chain_name(name):
-        raise ChainsUsageError(
-            f"Chain name {name!r} is invalid: use 1-{CHAIN_NAME_MAX} lowercase letters, digits "
-            "and '-', starting and ending with a letter or digit (e.g. 'text-pipeline')."
-        )
-    return name
+    return _valid_label_name("Chain", name, "'text-pipeline'")
 
 
 def validate_environment_name(name: str) -> str:
     """Environments name stacks and namespaces, so they follow the chain-name rule."""
+    return _valid_label_name("Environment", name, "'dev', 'prod'")
+
+
+def _valid_label_name(kind: str, name: str, example: str) -> str:
     if not is_valid_chain_name(name):
         raise ChainsUsageError(
-            f"Environment name {name!r} is invalid: use 1-{CHAIN_NAME_MAX} lowercase letters, "
-            "digits and '-', starting and ending with a letter or digit (e.g. 'dev', 'prod')."
+            f"{kind} name {name!r} is invalid: use 1-{CHAIN_NAME_MAX} lowercase letters, digits "
+            f"and '-', starting and ending with a letter or digit (e.g. {example})."
         )
     return name
 
