@@ -43,6 +43,7 @@ from infra_chains.targets.contracts import predict_url
 from infra_chains.targets.docker import containers as names
 from infra_chains.targets.docker.engine import ContainerInfo, DockerEngine, Engine, PortInUseError
 from infra_chains.targets.docker.state import ChainRecord, DockerChainDir
+from infra_chains.targets.ports import choose_ports
 from infra_chains.targets.secrets import resolve_secrets
 
 BUILD_NETWORK_ENV = "INFRA_CHAINS_DOCKER_BUILD_NETWORK"
@@ -369,9 +370,7 @@ def _entrypoint_port(record: ChainRecord, current: ContainerInfo | None) -> int:
         return current.host_port
     if record.entrypoint_port is not None:
         return record.entrypoint_port
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return choose_ports(1)[0]
 
 
 def _check_port_free(port: int, chain_name: str) -> None:

@@ -24,7 +24,6 @@ import pathlib
 import secrets as secrets_module
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -53,6 +52,7 @@ from infra_chains.targets.contracts import predict_url, runtime_contract
 from infra_chains.targets.local import processes, snapshot
 from infra_chains.targets.local.environ import supervisor_environment
 from infra_chains.targets.local.logs import follow_logs
+from infra_chains.targets.ports import choose_ports
 from infra_chains.targets.local.state import (
     KEPT_STATUSES,
     ChainDir,
@@ -470,20 +470,10 @@ def _progress(state: ChainState, changed: set[str]) -> list[ChainletProgress]:
 
 
 def _assign_ports(names: list[str], keep: Mapping[str, int]) -> dict[str, int]:
-    """Reuse each chainlet's port; pick distinct free loopback ports for new ones."""
+    """Reuse each chainlet's port; pick distinct free ports (see `targets.ports`) for new ones."""
     ports = {name: keep[name] for name in names if name in keep}
-    held: list[socket.socket] = []
-    try:
-        for name in names:
-            if name in ports:
-                continue
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind(("127.0.0.1", 0))
-            held.append(sock)  # held open until all are chosen, so no two coincide
-            ports[name] = sock.getsockname()[1]
-    finally:
-        for sock in held:
-            sock.close()
+    new = [name for name in names if name not in ports]
+    ports.update(zip(new, choose_ports(len(new), avoid=ports.values()), strict=True))
     return ports
 
 
