@@ -12,7 +12,6 @@ import os
 import pathlib
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,11 +24,12 @@ from infra_chains.serving import probe
 from infra_chains.serving.contract import CONTRACT_FILE_ENV, RuntimeContract
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port that was free a moment ago (the OS picks it; a small race is accepted)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+def free_port() -> int:
+    """A loopback port that was free a moment ago, outside the ephemeral range (so no outgoing
+    connection takes it before the server binds; only a program asking for it by number can)."""
+    from infra_chains.targets.ports import choose_ports  # the deploy side; tests only
+
+    return choose_ports(1)[0]
 
 
 def make_contract(
