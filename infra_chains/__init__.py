@@ -25,6 +25,7 @@ from infra_chains.errors import (
 )
 from infra_chains.framework.chainlet import ChainletBase, mark_entrypoint
 from infra_chains.framework.markers import depends, depends_context
+from infra_chains.framework.model_base import ModelBase
 from infra_chains.framework.run_local import run_local
 from infra_chains.paths import AbsPath, make_abs_path_here
 from infra_chains.public_types import (
@@ -75,6 +76,7 @@ __all__ = [
     "Environment",
     "ExternalDataItem",
     "HTTPException",
+    "ModelBase",
     "ModelRepo",
     "RPCOptions",
     "RemoteChainletError",

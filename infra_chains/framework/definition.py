@@ -14,7 +14,28 @@ from infra_chains.public_types import RPCOptions
 from infra_chains.remote_config import RemoteConfig
 
 ENDPOINT_NAME = "run_remote"
+MODEL_ENDPOINT_NAME = "predict"
 HEALTH_CHECK_NAME = "is_healthy"
+
+
+@dataclasses.dataclass(frozen=True)
+class EntityKind:
+    """What a class is validated as: a chainlet (endpoint ``run_remote``, may have dependencies)
+    or a standalone model (``chains.ModelBase``: endpoint ``predict``, no dependencies), as in
+    truss-chains. A class says which with ``__infra_chains_kind__``; chainlets by default."""
+
+    label: str
+    endpoint_name: str
+    allows_dependencies: bool
+
+
+CHAINLET_KIND = EntityKind("chainlet", ENDPOINT_NAME, allows_dependencies=True)
+MODEL_KIND = EntityKind("model", MODEL_ENDPOINT_NAME, allows_dependencies=False)
+
+
+def kind_of(cls: type[Any]) -> EntityKind:
+    kind = getattr(cls, "__infra_chains_kind__", CHAINLET_KIND)
+    return kind if isinstance(kind, EntityKind) else CHAINLET_KIND
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +60,8 @@ class EndpointDefinition:
     return_annotation: Any
     uses_binary: bool
     line: int
+    #: The method the runtime calls: ``run_remote``, or ``predict`` for a ``ModelBase``.
+    method_name: str = ENDPOINT_NAME
 
 
 @dataclasses.dataclass(frozen=True)

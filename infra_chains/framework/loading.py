@@ -8,6 +8,7 @@ import pathlib
 import re
 import sys
 import traceback
+import types
 
 from infra_chains.errors import ChainsUsageError
 from infra_chains.framework.chainlet import (
@@ -116,6 +117,8 @@ def load_entrypoint(chain_file: pathlib.Path | str, entrypoint: str | None = Non
     marked = [cls for cls in chainlets if is_entrypoint(cls)]
     if len(marked) == 1:
         return marked[0]
+    if not chainlets:
+        raise ChainsUsageError(_nothing_to_deploy(path, module))
     if not marked:
         known = ", ".join(c.__name__ for c in chainlets) or "none"
         raise ChainsUsageError(
@@ -124,6 +127,25 @@ def load_entrypoint(chain_file: pathlib.Path | str, entrypoint: str | None = Non
         )
     raise ChainsUsageError(  # pragma: no cover - mark_entrypoint reports a second one itself
         f"{path} marks {len(marked)} entrypoints; keep one."
+    )
+
+
+def _nothing_to_deploy(path: pathlib.Path, module: types.ModuleType) -> str:
+    """Why a file without chainlets cannot be pushed; names a model class missing its base."""
+    lookalikes = [
+        name for name, value in vars(module).items()
+        if isinstance(value, type) and value.__module__ == module.__name__
+        and callable(getattr(value, "predict", None))
+    ]
+    hint = (
+        f" {', '.join(f'`{n}`' for n in lookalikes)} has a `predict` method but does not inherit "
+        "from chains.ModelBase; add it as base class (`class X(chains.ModelBase):`)."
+        if lookalikes else ""
+    )
+    return (
+        f"{path} defines no chainlet and no model: a chain needs classes inheriting from "
+        "chains.ChainletBase (endpoint `run_remote`) or one chains.ModelBase (endpoint "
+        f"`predict`).{hint}"
     )
 
 

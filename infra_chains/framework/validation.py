@@ -15,12 +15,13 @@ import pydantic
 
 from infra_chains.errors import DefinitionProblem, ProblemCode
 from infra_chains.framework.definition import (
-    ENDPOINT_NAME,
     HEALTH_CHECK_NAME,
+    MODEL_KIND,
     ChainletDefinition,
     DependencyDefinition,
     EndpointDefinition,
     EndpointParam,
+    kind_of,
 )
 from infra_chains.framework.markers import ContextMarker, DependencyMarker
 from infra_chains.framework.types import is_binary_type, unsupported_parts
@@ -104,65 +105,66 @@ def _resolve_hints(out: _Collector, fn: Any, member: str, defer: bool) -> dict[s
 
 
 def _endpoint(out: _Collector, defer: bool) -> EndpointDefinition | None:
-    raw = inspect.getattr_static(out.cls, ENDPOINT_NAME, None)
+    kind = kind_of(out.cls)
+    name = kind.endpoint_name  # `run_remote`, or `predict` for a model
+    raw = inspect.getattr_static(out.cls, name, None)
     if raw is None:
         out.add("endpoint-missing",
-                f"a chainlet needs an endpoint method `def {ENDPOINT_NAME}(self, ...) -> ...` "
+                f"a {kind.label} needs an endpoint method `def {name}(self, ...) -> ...` "
                 "(or `async def`); add one")
         return None
     if not inspect.isfunction(raw):
-        kind = type(raw).__name__
         out.add("endpoint-not-method",
-                f"`{ENDPOINT_NAME}` must be a plain instance method, not a {kind}; remove the "
-                "decorator", ENDPOINT_NAME)
+                f"`{name}` must be a plain instance method, not a {type(raw).__name__}; remove the "
+                "decorator", name)
         return None
     line = _line_of(raw, out.class_line)
     if inspect.isgeneratorfunction(raw) or inspect.isasyncgenfunction(raw):
         out.add("endpoint-streaming",
                 "generator endpoints (streaming) are not supported; return the whole result",
-                ENDPOINT_NAME, line)
+                name, line)
         return None
-    hints = _resolve_hints(out, raw, ENDPOINT_NAME, defer)
+    hints = _resolve_hints(out, raw, name, defer)
     signature = inspect.signature(raw)
     params: list[EndpointParam] = []
     if not signature.parameters:
-        out.add("endpoint-self", f"`{ENDPOINT_NAME}` takes no arguments; its first argument "
-                "must be `self`", ENDPOINT_NAME, line)
+        out.add("endpoint-self", f"`{name}` takes no arguments; its first argument "
+                "must be `self`", name, line)
     for index, param in enumerate(signature.parameters.values()):
         if index == 0:
             if param.name != "self" or param.kind not in (param.POSITIONAL_OR_KEYWORD, param.POSITIONAL_ONLY):
                 out.add("endpoint-self",
-                        f"the first argument of `{ENDPOINT_NAME}` must be `self`, got `{param.name}`",
-                        ENDPOINT_NAME, line)
+                        f"the first argument of `{name}` must be `self`, got `{param.name}`",
+                        name, line)
             continue
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             star = "*" if param.kind is param.VAR_POSITIONAL else "**"
             out.add("endpoint-varargs",
                     f"`{star}{param.name}` is not allowed: endpoint arguments are sent by name, so "
-                    "list each one with its type", ENDPOINT_NAME, line)
+                    "list each one with its type", name, line)
             continue
         if param.kind is param.POSITIONAL_ONLY:
             out.add("endpoint-positional-only",
                     f"argument `{param.name}` is positional-only; endpoint arguments are sent by "
-                    "name, remove the `/`", ENDPOINT_NAME, line)
+                    "name, remove the `/`", name, line)
             continue
         if param.annotation is inspect.Parameter.empty:
             out.add("endpoint-annotation",
                     f"argument `{param.name}` has no type annotation; annotate it "
-                    f"({_SUPPORTED_TYPES_HINT})", ENDPOINT_NAME, line)
+                    f"({_SUPPORTED_TYPES_HINT})", name, line)
             continue
         annotation = hints.get(param.name, param.annotation) if hints is not None else param.annotation
         bad = unsupported_parts(annotation) if hints is not None else []
         if bad:
             out.add("endpoint-type",
                     f"argument `{param.name}` has unsupported type {', '.join(bad)}; "
-                    f"{_SUPPORTED_TYPES_HINT}", ENDPOINT_NAME, line)
+                    f"{_SUPPORTED_TYPES_HINT}", name, line)
             continue
         params.append(EndpointParam(param.name, annotation, param.default))
     if signature.return_annotation is inspect.Signature.empty:
         out.add("endpoint-return",
-                f"`{ENDPOINT_NAME}` has no return annotation; add `-> T` (`-> None` if it "
-                "returns nothing)", ENDPOINT_NAME, line)
+                f"`{name}` has no return annotation; add `-> T` (`-> None` if it "
+                "returns nothing)", name, line)
         return None
     if hints is None:
         return None
@@ -170,7 +172,7 @@ def _endpoint(out: _Collector, defer: bool) -> EndpointDefinition | None:
     bad = unsupported_parts(returns)
     if bad:
         out.add("endpoint-type", f"return type has unsupported type {', '.join(bad)}; "
-                f"{_SUPPORTED_TYPES_HINT}", ENDPOINT_NAME, line)
+                f"{_SUPPORTED_TYPES_HINT}", name, line)
         return None
     uses_binary = is_binary_type(returns) or any(is_binary_type(p.annotation) for p in params)
     return EndpointDefinition(
@@ -179,6 +181,7 @@ def _endpoint(out: _Collector, defer: bool) -> EndpointDefinition | None:
         return_annotation=returns,
         uses_binary=uses_binary,
         line=line,
+        method_name=name,
     )
 
 
@@ -220,6 +223,19 @@ def _init(out: _Collector) -> tuple[list[DependencyDefinition], str | None]:
             context_arg = param.name
             continue
         if isinstance(default, DependencyMarker):
+            if not kind_of(out.cls).allows_dependencies:
+                out.add("init-argument",
+                        f"`{param.name}`: a model (chains.ModelBase) takes no dependencies; its "
+                        "`__init__` may only take the optional `context=chains.depends_context()`. "
+                        "Make it a chains.ChainletBase with `run_remote` to call other chainlets",
+                        "__init__", line)
+                continue
+            if kind_of(default.chainlet_cls) is MODEL_KIND:
+                out.add("dependency-type",
+                        f"`{param.name}` depends on model `{default.chainlet_cls.__name__}`; a "
+                        "chains.ModelBase is a standalone model, not a dependency. Make it a "
+                        "chains.ChainletBase with `run_remote`", "__init__", line)
+                continue
             if not _is_dependency_type(default.chainlet_cls):
                 out.add("dependency-type",
                         f"`{param.name}` depends on {default.chainlet_cls!r}, which is not a "

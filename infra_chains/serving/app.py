@@ -147,7 +147,8 @@ class ChainletApp:
         health = getattr(instance, "is_healthy", None)
         self._health = health if callable(health) else None
         self._health_is_async = health_check_is_async
-        self._run_remote = instance.run_remote
+        # `predict` for a ModelBase, `run_remote` for every other chainlet.
+        self._run_remote = getattr(instance, self.endpoint.method_name)
 
     async def _shutdown(self) -> None:
         if self._on_shutdown is not None:
