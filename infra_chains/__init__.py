@@ -35,6 +35,7 @@ from infra_chains.public_types import (
     RemoteErrorDetail,
     RPCOptions,
     ServiceDescriptor,
+    WebSocketProtocol,
 )
 from infra_chains.remote_config import (
     Assets,
@@ -49,6 +50,7 @@ from infra_chains.remote_config import (
 )
 from infra_chains.serving.remote_errors import HTTPException
 from infra_chains.serving.stub import StubBase
+from infra_chains.serving.websocket import WebSocketDisconnect
 
 if _typing.TYPE_CHECKING:
     from infra_chains.deploy import deploy_remotely, push
@@ -87,6 +89,8 @@ __all__ = [
     "RemoteTimeoutError",
     "ServiceDescriptor",
     "StubBase",
+    "WebSocketDisconnect",
+    "WebSocketProtocol",
     "depends",
     "depends_context",
     "deploy_remotely",

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 import pathlib
-from collections.abc import Iterator, Mapping
-from typing import Annotated, Any, ClassVar, Generic, NoReturn, TypeVar
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Annotated, Any, ClassVar, Generic, NoReturn, Protocol, TypeVar
 
 import pydantic
 
@@ -273,6 +273,38 @@ class DeployedChainlet(_FrozenModel):
     url: str | None = None
 
 
+class WebSocketProtocol(Protocol):
+    """The websocket a chainlet serves: ``async def run_remote(self, websocket:
+    chains.WebSocketProtocol) -> None`` (the entrypoint only; no other argument).
+
+    The connection is accepted before ``run_remote`` is called and closed with code 1000 when it
+    returns (1011 if it raises). Every ``receive*`` raises ``chains.WebSocketDisconnect`` (also a
+    ``fastapi.WebSocketDisconnect`` when fastapi is imported) once the client has closed, and
+    ``send*`` on a closed connection raises it too. ``iter_*`` may be used with or without
+    ``await``: ``async for text in websocket.iter_text()``. ``headers`` are the handshake's,
+    case-insensitive.
+    """
+
+    headers: Mapping[str, str]
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
+
+    async def receive(self) -> str | bytes: ...
+    async def receive_text(self) -> str: ...
+    async def receive_bytes(self) -> bytes: ...
+    async def receive_json(self) -> Any: ...
+
+    async def send_text(self, data: str) -> None: ...
+    async def send_bytes(self, data: bytes) -> None: ...
+    async def send_json(self, data: Any) -> None: ...
+
+    async def iter_text(self) -> AsyncIterator[str]: ...
+    async def iter_bytes(self) -> AsyncIterator[bytes]: ...
+    async def iter_json(self) -> AsyncIterator[Any]: ...
+
+    def is_connected(self) -> bool: ...
+
+
 __all__ = [
     "DeployedChainlet",
     "DeploymentContext",
@@ -282,6 +314,7 @@ __all__ = [
     "Secrets",
     "ServiceDescriptor",
     "StackFrame",
+    "WebSocketProtocol",
 ]
 
 

@@ -18,7 +18,7 @@ API_NAMES = [
     "ChainsUsageError", "Compute", "ConfigError", "DeploymentError", "CustomImage", "DeploymentContext", "DockerImage",
     "ExternalDataItem", "RPCOptions", "RemoteConfig", "RemoteErrorDetail", "ServiceDescriptor",
     "StubBase", "deploy_remotely", "depends", "depends_context", "make_abs_path_here",
-    "mark_entrypoint", "push", "run_local",
+    "mark_entrypoint", "push", "run_local", "WebSocketProtocol",
 ]
 
 
