@@ -62,6 +62,9 @@ class EndpointDefinition:
     line: int
     #: The method the runtime calls: ``run_remote``, or ``predict`` for a ``ModelBase``.
     method_name: str = ENDPOINT_NAME
+    #: ``run_remote(self, websocket: chains.WebSocketProtocol) -> None``: served at ``/websocket``
+    #: (`serving.websocket`); ``params`` is then empty and the return annotation None.
+    is_websocket: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
