@@ -9,15 +9,27 @@ from __future__ import annotations
 
 import os
 import pathlib
-from typing import Any
+from typing import Any, Literal
 
 import pydantic
 
 from infra_chains.errors import ConfigError
+from infra_chains.fetch.items import FetchItem
 from infra_chains.public_types import ServiceDescriptor
 
 CONTRACT_FILE_ENV = "INFRA_CHAINS_RUNTIME"
 CONTRACT_JSON_ENV = "INFRA_CHAINS_RUNTIME_JSON"
+
+
+class AssetMount(pydantic.BaseModel):
+    """One asset fetched before ``__init__`` and the absolute path where the chainlet sees it."""
+
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
+
+    item: FetchItem
+    path: pathlib.Path
+    expose: Literal["file", "directory"] = pydantic.Field(
+        description="`file`: `path` is the fetched file; `directory`: the item's cache directory.")
 
 
 class RuntimeContract(pydantic.BaseModel):
@@ -41,6 +53,19 @@ class RuntimeContract(pydantic.BaseModel):
     environment: str | None = None
     data_dir: pathlib.Path | None = None
     secrets_dir: pathlib.Path | None = None
+    # -- assets (docs/assets.md): fetched into the cache, then visible at each mount's path ------
+    assets: list[AssetMount] = pydantic.Field(default_factory=list)
+    asset_cache_dir: pathlib.Path | None = pydantic.Field(
+        default=None, description="The fetcher's cache (shared by chains on one machine or volume).")
+    assets_in_place: bool = pydantic.Field(
+        default=False, description="The target fetched the assets and mounted each at its path "
+        "(Kubernetes' init container, docker's fetch container): the runtime only checks them.")
+    image_data_dir: pathlib.Path | None = pydantic.Field(
+        default=None, description="Set when `data_dir` is a directory of its own holding assets: "
+        "the chainlet's shipped data (DockerImage.data_dir), linked into `data_dir` beside them.")
+    model_cache_dir: pathlib.Path | None = pydantic.Field(
+        default=None, description="Where ModelRepo assets appear (`<dir>/<volume_folder>`); "
+        "exported to the chainlet as $INFRA_CHAINS_MODEL_CACHE_DIR.")
     host: str = "127.0.0.1"
     port: int = pydantic.Field(ge=0, le=65535)
     predict_concurrency: int = pydantic.Field(default=1, ge=1)
