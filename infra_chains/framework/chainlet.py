@@ -67,8 +67,11 @@ class ChainletBase:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        # The frame running the `class` statement: type.__new__ and __build_class__ add none.
+        # The frame running the `class` statement: type.__new__ and __build_class__ add none, an
+        # `__init_subclass__` of a base in between (ModelBase's, or a user's own) is skipped.
         frame = sys._getframe(1)
+        while frame.f_code.co_name == "__init_subclass__" and frame.f_back is not None:
+            frame = frame.f_back
         file, line = frame.f_code.co_filename, frame.f_lineno
         scope = (cls.__module__, cls.__qualname__.rpartition(".")[0])
         record = _ClassRecord(file, line, scope)
