@@ -9,6 +9,7 @@ ChainsError                      base of everything below
 ├── DeploymentError              a target could not bring a chain up (names the chainlet, log tail)
 └── RemoteError                  a call to a deployed chainlet failed
     ├── RemoteChainletError      the remote user code raised; `detail` holds RemoteErrorDetail
+    │                            (truss-chains' name for it: GenericRemoteException)
     ├── RemoteHTTPError          the remote answered a deliberate non-2xx status (kept across hops)
     ├── DependencyUnreachableError  no connection could be made after all retries
     └── RemoteTimeoutError       no answer within `RPCOptions.timeout_sec`
@@ -35,13 +36,15 @@ ProblemCode = Literal[
     "endpoint-return", "annotation-unresolved", "annotation-invalid",
     # __init__: dependencies and the context
     "init-varargs", "init-argument", "init-context-twice", "init-context-position",
-    "dependency-type", "depends-options",
+    "dependency-type", "dependency-reused", "depends-options",
     # class attributes and hooks
     "remote-config-type", "user-config-type", "health-check-signature",
     # values of the config models (RemoteConfig and its parts, RPCOptions)
     "remote-config-value", "docker-image-value", "custom-image-value", "docker-auth-value",
     "compute-value", "assets-value", "model-repo-value", "external-data-value",
-    "rpc-options-value",
+    "rpc-options-value", "chainlet-options-value",
+    # truss-chains names that exist only for Baseten's platform
+    "not-supported",
     # the chain as a whole
     "entrypoint-twice", "dependency-cycle", "name-clash",
 ]
@@ -116,6 +119,11 @@ class RemoteHTTPError(RemoteError):
     def __init__(self, message: str, status_code: int, *, chainlet: str = "", url: str = "") -> None:
         super().__init__(message, chainlet=chainlet, url=url)
         self.status_code = status_code
+
+
+#: truss-chains' name for the error a stub raises when the remote exception is not a built-in
+#: type (which would be re-raised as itself): ``except chains.GenericRemoteException`` ports as is.
+GenericRemoteException = RemoteChainletError
 
 
 class DependencyUnreachableError(RemoteError):

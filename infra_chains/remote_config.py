@@ -8,8 +8,10 @@ makes a typo an error instead of a silently ignored setting. A bad value raises 
 from __future__ import annotations
 
 import enum
+import pathlib
 import re
-from typing import ClassVar, Literal
+from collections.abc import Mapping
+from typing import Annotated, ClassVar, Literal
 
 import pydantic
 
@@ -19,8 +21,9 @@ from infra_chains.errors import ProblemCode
 from infra_chains.paths import AbsPath
 
 __all__ = [
-    "Assets", "BasetenImage", "Compute", "CustomImage", "DockerAuthSettings", "DockerImage",
-    "ExternalDataItem", "KNOWN_GPUS", "ModelRepo", "RemoteConfig", "memory_to_bytes",
+    "Assets", "BasetenImage", "ChainletOptions", "Compute", "CustomImage", "DockerAuthSettings",
+    "DockerImage", "ExternalDataItem", "HTTPOptions", "HealthChecks", "KNOWN_GPUS", "ModelRepo",
+    "RemoteConfig", "WebsocketOptions", "memory_to_bytes",
 ]
 
 
@@ -77,14 +80,22 @@ class CustomImage(ConfigModel):
         return value
 
 
+#: Requirements files truss-chains reads but infra_chains does not.
+_NOT_PIP_FILES = frozenset({"pyproject.toml", "uv.lock"})
+
+
 class DockerImage(ConfigModel):
     """The image a chainlet runs in.
 
     Args:
         base_image: A curated ``BasetenImage`` or a ``CustomImage`` (a plain string is taken as
             ``CustomImage(image=...)``).
-        pip_requirements_file: A requirements file (``make_abs_path_here(...)``); its lines are
-            concatenated with ``pip_requirements``.
+        requirements_file: A pip-style requirements file (``make_abs_path_here(...)``); its lines
+            are concatenated with ``pip_requirements``. truss-chains also reads
+            ``pyproject.toml`` and ``uv.lock`` here; infra_chains does not (yet): list the
+            requirements in a ``requirements.txt``.
+        pip_requirements_file: The older name of ``requirements_file`` (truss-chains deprecated
+            it); either name sets both fields.
         pip_requirements: Requirements to install.
         apt_requirements: Debian packages to install.
         data_dir: Directory copied into the image, visible at run time as ``context.data_dir``.
@@ -98,8 +109,33 @@ class DockerImage(ConfigModel):
     pip_requirements_file: AbsPath | None = None
     pip_requirements: list[str] = pydantic.Field(default_factory=list)
     apt_requirements: list[str] = pydantic.Field(default_factory=list)
+    requirements_file: AbsPath | None = None
     data_dir: AbsPath | None = None
     external_package_dirs: list[AbsPath] | None = None
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _one_requirements_file(cls, data: object) -> object:
+        # Two names, one setting: the planner reads `requirements_file`, and code written for the
+        # older name still reads its own field back.
+        if not isinstance(data, dict):
+            return data
+        old, new = data.get("pip_requirements_file"), data.get("requirements_file")
+        if old is not None and new is not None and old != new:
+            raise ValueError(
+                "both requirements_file and pip_requirements_file are set, to different files; "
+                "pip_requirements_file is the older name of requirements_file: set only "
+                "requirements_file"
+            )
+        value = new if new is not None else old
+        if isinstance(value, AbsPath) and pathlib.PurePath(value.abs_file_path).name in _NOT_PIP_FILES:
+            raise ValueError(
+                f"requirements_file {value.original_path!r} is not supported by infra_chains: "
+                "only pip-style requirements files are read (truss-chains also reads "
+                "pyproject.toml and uv.lock); export the requirements to a requirements.txt, "
+                "e.g. `uv export --no-hashes > requirements.txt`"
+            )
+        return {**data, "requirements_file": value, "pip_requirements_file": value}
 
     @pydantic.field_validator("base_image", mode="before")
     @classmethod
@@ -207,6 +243,122 @@ class Compute(ConfigModel):
         return int(self.predict_concurrency)
 
 
+class HealthChecks(ConfigModel):
+    """When an unhealthy replica (``is_healthy()`` false, or no answer) loses traffic or restarts.
+
+    truss-chains' ``truss_config.HealthChecks``, accepted so ported code runs, and kept in the
+    plan's deployment part. The targets do not apply these thresholds yet: each uses its own
+    (a replica whose ``/readyz``, i.e. ``is_healthy()``, fails gets no traffic at once; a process
+    that exits or stops answering ``/healthz`` is restarted; see docs/architecture.md).
+
+    Args:
+        restart_check_delay_seconds: Delay before restart checks begin.
+        restart_threshold_seconds: Time unhealthy after which a replica is restarted.
+        stop_traffic_threshold_seconds: Time unhealthy after which a replica gets no traffic.
+        startup_threshold_seconds: Time a replica may take to start before it counts as unhealthy.
+    """
+
+    __problem_code__: ClassVar[ProblemCode] = "chainlet-options-value"
+
+    restart_check_delay_seconds: int | None = pydantic.Field(default=None, ge=0)
+    restart_threshold_seconds: int | None = pydantic.Field(default=None, ge=1)
+    stop_traffic_threshold_seconds: int | None = pydantic.Field(default=None, ge=1)
+    startup_threshold_seconds: int | None = pydantic.Field(default=None, ge=1)
+
+
+class HTTPOptions(ConfigModel):
+    """The chainlet serves HTTP requests (the default transport)."""
+
+    __problem_code__: ClassVar[ProblemCode] = "chainlet-options-value"
+
+    kind: Literal["http"] = "http"
+
+
+class WebsocketOptions(ConfigModel):
+    """The chainlet serves a websocket (its ``run_remote`` takes a ``WebSocketProtocol``).
+
+    Args:
+        ping_interval_seconds: Seconds between the server's keep-alive pings (None: the default).
+        ping_timeout_seconds: Seconds to wait for a ping's answer before closing (None: default).
+    """
+
+    __problem_code__: ClassVar[ProblemCode] = "chainlet-options-value"
+
+    kind: Literal["websocket"] = "websocket"
+    ping_interval_seconds: float | None = pydantic.Field(default=None, gt=0)
+    ping_timeout_seconds: float | None = pydantic.Field(default=None, gt=0)
+
+
+def _transport_kind(value: object) -> object:
+    kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
+    if kind == "grpc":
+        raise ValueError("transport kind 'grpc' is not supported by infra_chains: chainlets "
+                         "serve HTTP or a websocket; use {'kind': 'http'} or {'kind': 'websocket'}")
+    return value
+
+
+#: ``ChainletOptions.transport``: chosen by its ``kind``, as in truss-chains.
+Transport = Annotated[
+    HTTPOptions | WebsocketOptions,
+    pydantic.Field(discriminator="kind"),
+    pydantic.BeforeValidator(_transport_kind),
+]
+
+#: Environment variable names a chainlet may set (POSIX: letters, digits, underscores).
+_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: Prefix of the variables the runtime itself reads; a chainlet's env_variables may not set them.
+_RESERVED_ENV_PREFIX = "INFRA_CHAINS_"
+
+
+class ChainletOptions(ConfigModel):
+    """How a deployed chainlet runs, beside its image and compute (``RemoteConfig(options=...)``).
+
+    Args:
+        enable_b10_tracing: Baseten-internal tracing; only ``False`` is accepted (not supported
+            by infra_chains: instrument the chainlet with your own tracing instead).
+        enable_debug_logs: Run the chainlet's process with log level DEBUG.
+        env_variables: Static environment variables of the chainlet's process, on every target.
+            They are set before the chain file is imported. Not for secrets: they are part of
+            the plan and of the Kubernetes objects; use ``Assets(secret_keys=...)`` for those.
+            ``run_local`` does not set them (all chainlets share one process there).
+        health_checks: When an unhealthy replica loses traffic or restarts (see `HealthChecks`).
+        metadata: Any JSON value describing the chainlet; kept in the plan, never interpreted.
+        streaming_read_timeout: Longest pause, in seconds, between two items of a streamed
+            result before the stream is given up.
+        transport: ``{"kind": "http"}`` (the default) or ``{"kind": "websocket", ...}``.
+    """
+
+    __problem_code__: ClassVar[ProblemCode] = "chainlet-options-value"
+
+    enable_b10_tracing: Literal[False] = False
+    enable_debug_logs: bool = False
+    env_variables: Mapping[str, str] = pydantic.Field(default_factory=dict)
+    health_checks: HealthChecks = HealthChecks()
+    metadata: pydantic.JsonValue = None
+    streaming_read_timeout: int = pydantic.Field(default=60, ge=1)
+    transport: Transport | None = None
+
+    @pydantic.field_validator("enable_b10_tracing", mode="before")
+    @classmethod
+    def _no_b10_tracing(cls, value: object) -> object:
+        if value is True:
+            raise ValueError("enable_b10_tracing is not supported by infra_chains: it collects "
+                             "traces for Baseten's engineers; remove it (or set it False)")
+        return value
+
+    @pydantic.field_validator("env_variables")
+    @classmethod
+    def _env_names(cls, value: Mapping[str, str]) -> dict[str, str]:
+        for name in value:
+            if not _ENV_NAME_RE.match(name):
+                raise ValueError(f"env_variables: {name!r} is not a valid variable name "
+                                 "(letters, digits and underscores, not starting with a digit)")
+            if name.startswith(_RESERVED_ENV_PREFIX):
+                raise ValueError(f"env_variables: {name!r} starts with {_RESERVED_ENV_PREFIX!r}, "
+                                 "which the infra_chains runtime reserves; rename it")
+        return dict(value)
+
+
 class RemoteConfig(ConfigModel):
     """Everything needed to deploy one chainlet: set it as the class variable ``remote_config``.
 
@@ -215,6 +367,10 @@ class RemoteConfig(ConfigModel):
         compute: CPU, memory, GPU and request concurrency of one replica.
         assets: Secrets, cached models and external data.
         name: The chainlet's deployed name (default: the class name).
+        options: Environment variables, debug logs, health checks, metadata, transport.
+        build_commands: Shell commands run while the image is built, after the requirements
+            are installed and before the chain's code is copied in (each a Dockerfile ``RUN``
+            line; part of the image's hash).
         replicas: (ext) Number of replicas on targets that run several (docker, kubernetes).
     """
 
@@ -224,4 +380,17 @@ class RemoteConfig(ConfigModel):
     compute: Compute = Compute()
     assets: Assets = Assets()
     name: str | None = pydantic.Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
+    options: ChainletOptions = ChainletOptions()
+    build_commands: list[str] = pydantic.Field(default_factory=list)
     replicas: int = pydantic.Field(default=1, ge=1)
+
+    @pydantic.field_validator("build_commands")
+    @classmethod
+    def _one_line_commands(cls, value: list[str]) -> list[str]:
+        for command in value:
+            if not command.strip():
+                raise ValueError("build_commands must not contain empty commands")
+            if "\n" in command.rstrip("\n"):
+                raise ValueError(f"build command {command!r} spans several lines; give each "
+                                 "command as its own list item (or join them with &&)")
+        return [command.strip() for command in value]

@@ -15,10 +15,11 @@ import functools
 import sys
 import weakref
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, NoReturn, TypeVar
+from typing import Any, ClassVar, NoReturn, TypeVar, overload
 
 from infra_chains.errors import ChainsRuntimeError, ChainsUsageError, DefinitionProblem
 from infra_chains.framework.definition import ChainletDefinition
+from infra_chains.framework.unsupported import unsupported_error, unsupported_reason
 from infra_chains.framework.validation import UnresolvedAnnotations, analyze
 from infra_chains.remote_config import RemoteConfig
 
@@ -37,7 +38,8 @@ _naive_instantiation_handler: contextvars.ContextVar[_NaiveHandler | None] = con
 
 
 class _ClassRecord:
-    __slots__ = ("definition", "entrypoint", "file", "line", "problems", "scope", "unresolved")
+    __slots__ = ("chain_name", "definition", "entrypoint", "file", "line", "problems", "scope",
+                 "unresolved")
 
     def __init__(self, file: str, line: int, scope: tuple[str, str]) -> None:
         self.file = file
@@ -47,6 +49,7 @@ class _ClassRecord:
         self.problems: list[DefinitionProblem] = []
         self.unresolved = False
         self.entrypoint = False
+        self.chain_name: str | None = None
 
 
 # scope -> classes defined there, in definition order; weak so test-local classes can go away.
@@ -158,13 +161,45 @@ def new_instance(cls: type[ChainletT]) -> ChainletT:
     return cls.__new__(cls)
 
 
-def mark_entrypoint(cls: type[ChainletT]) -> type[ChainletT]:
-    """Mark ``cls`` as its file's entrypoint, so `push` and the CLI need only the file.
+@overload
+def mark_entrypoint(cls_or_chain_name: type[ChainletT]) -> type[ChainletT]: ...
 
+
+@overload
+def mark_entrypoint(cls_or_chain_name: str) -> Callable[[type[ChainletT]], type[ChainletT]]: ...
+
+
+def mark_entrypoint(
+    cls_or_chain_name: type[ChainletT] | str,
+) -> type[ChainletT] | Callable[[type[ChainletT]], type[ChainletT]]:
+    """Mark a chainlet as its file's entrypoint, so `push` and the CLI need only the file.
+
+    ``@chains.mark_entrypoint`` or ``@chains.mark_entrypoint("My Chain")``: the name becomes the
+    chain's default name (as a chain name: ``my-chain``) where `push` or the CLI is given none.
     One per file; a second one is reported with the other definition problems.
     """
+    if isinstance(cls_or_chain_name, str):
+        chain_name = cls_or_chain_name
+        if not chain_name.strip():
+            raise ChainsUsageError(
+                "mark_entrypoint was given an empty chain name; give a name, e.g. "
+                '`@chains.mark_entrypoint("my-chain")`, or none: `@chains.mark_entrypoint`.'
+            )
+
+        def decorator(cls: type[ChainletT]) -> type[ChainletT]:
+            marked = _mark_entrypoint(cls)
+            marked.__infra_chains_record__.chain_name = chain_name.strip()
+            return marked
+
+        return decorator
+    return _mark_entrypoint(cls_or_chain_name)
+
+
+def _mark_entrypoint(cls: type[ChainletT]) -> type[ChainletT]:
     record = getattr(cls, "__infra_chains_record__", None)
     if record is None or not isinstance(cls, type) or not issubclass(cls, ChainletBase):
+        if unsupported_reason(cls) is not None:
+            raise unsupported_error(cls, "marked as entrypoint")
         raise ChainsUsageError(f"mark_entrypoint expects a ChainletBase subclass, got {cls!r}")
     for other in _classes_in_scope(record.scope):
         other_record = other.__infra_chains_record__
@@ -222,6 +257,11 @@ def definition_of(cls: type[ChainletBase]) -> ChainletDefinition:
 
 def is_entrypoint(cls: type[ChainletBase]) -> bool:
     return cls.__infra_chains_record__.entrypoint
+
+
+def entrypoint_chain_name(cls: type[ChainletBase]) -> str | None:
+    """The chain name given to ``@mark_entrypoint("...")`` on ``cls``, if any."""
+    return cls.__infra_chains_record__.chain_name
 
 
 def chainlets_in_module(module: str) -> list[type[ChainletBase]]:

@@ -13,6 +13,7 @@ from infra_chains.framework.chainlet import (
     raise_problems,
 )
 from infra_chains.framework.definition import ChainletDefinition
+from infra_chains.framework.unsupported import unsupported_error, unsupported_reason
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +47,8 @@ def build_graph(entrypoint: type[Any]) -> ChainGraph:
     in one `ChainsUsageError`; so are cycles (with their path) and name clashes.
     """
     if not (isinstance(entrypoint, type) and issubclass(entrypoint, ChainletBase)):
+        if unsupported_reason(entrypoint) is not None:
+            raise unsupported_error(entrypoint, "as the entrypoint of a chain")
         raise ChainsUsageError(
             f"The entrypoint must be a ChainletBase subclass, got {entrypoint!r}."
         )

@@ -6,11 +6,13 @@ marker for a local instance or a typed stub before ``__init__`` runs.
 
 from __future__ import annotations
 
+import sys
 from typing import Any, TypeVar, cast
 
 import pydantic
 
 from infra_chains._config_model import config_value_error
+from infra_chains.framework.unsupported import raise_unsupported, unsupported_reason
 from infra_chains.public_types import DeploymentContext, RPCOptions
 
 T = TypeVar("T")
@@ -72,6 +74,10 @@ def depends(
         use_binary: Use the msgpack codec (raw bytes for numpy arrays and ``bytes``).
         concurrency_limit: Most calls in flight at once through this stub.
     """
+    if unsupported_reason(chainlet_cls) is not None:
+        caller = sys._getframe(1)
+        raise_unsupported(chainlet_cls, file=caller.f_code.co_filename, line=caller.f_lineno,
+                          location=f"depends({getattr(chainlet_cls, '__name__', chainlet_cls)})")
     try:
         options = RPCOptions.model_validate({
             "retries": retries,

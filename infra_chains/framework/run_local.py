@@ -4,6 +4,15 @@ Inside the context, instantiating a chainlet builds the chain below it: every ch
 dependency order, dependencies injected as local instances and the context filled as a deployed
 runtime would fill it (secrets limited to ``secret_keys``, services to the chainlet's own
 dependencies). Values are passed as Python objects: pydantic models arrive unchanged.
+
+Testing with fakes, as truss-chains documents it: ``RAG(vector_store=FakeVectorStore())``
+passes an object for a dependency argument (or ``context=`` for the context); it is used as
+given, and the chainlets only it would have needed are not built. To call a deployed dependency
+instead, pass its stub the same way (``Entry(dep=DepStub.from_url(url))``).
+
+``chainlet_to_service`` only fills the contexts, as in truss-chains: dependency chainlets named
+there are still built here (a ``StubBase`` dependency named by its class is built from its
+descriptor, as a deployed runtime builds it).
 """
 
 from __future__ import annotations
@@ -54,7 +63,9 @@ def run_local(
     Args:
         secrets: Secret values; each chainlet sees only those in its ``secret_keys``.
         data_dir: Directory given to every chainlet as ``context.data_dir``.
-        chainlet_to_service: Service descriptors, e.g. for ``StubBase`` dependencies.
+        chainlet_to_service: Service descriptors by chainlet name; each chainlet's context
+            lists those of its own dependencies, and a ``StubBase`` dependency named by its
+            class is built from its descriptor.
         user_env: Values as given to ``push``'s ``user_env``.
     """
     if _naive_instantiation_handler.get() is not None:
@@ -80,17 +91,65 @@ def _build_chain(
     entry: ChainletBase, args: tuple[Any, ...], kwargs: dict[str, Any], settings: _Settings
 ) -> None:
     name = type(entry).__name__
-    if args or kwargs:
+    if args:
         raise ChainsRuntimeError(
-            f"`{name}(...)` was given arguments; instantiate chainlets without arguments, their "
-            "dependencies and context are injected."
+            f"`{name}(...)` was given positional arguments. Inside run_local, pass a chainlet's "
+            f"dependencies (fakes) and context by name, e.g. `{name}(dependency=FakeDependency())`, "
+            "or nothing to have them built."
         )
     graph = build_graph(type(entry))
+    given = _given_arguments(graph.entrypoint, kwargs)
+    needed = _needed_chainlets(graph, given)
     instances: dict[type[Any], ChainletBase] = {}
     for chainlet in graph.chainlets:
+        if chainlet.cls not in needed:
+            continue
         instance = entry if chainlet is graph.entrypoint else new_instance(chainlet.cls)
-        construct(instance, _init_kwargs(graph, chainlet, instances, settings))
+        init_kwargs = _init_kwargs(
+            graph, chainlet, instances, settings, given if chainlet is graph.entrypoint else {}
+        )
+        construct(instance, init_kwargs)
         instances[chainlet.cls] = instance
+
+
+def _given_arguments(chainlet: ChainletDefinition, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The ``__init__`` arguments the user passed (fakes, a context), checked against its own."""
+    accepted = [d.arg_name for d in chainlet.dependencies]
+    if chainlet.context_arg is not None:
+        accepted.append(chainlet.context_arg)
+    unknown = [key for key in kwargs if key not in accepted]
+    if unknown:
+        names = ", ".join(f"`{key}`" for key in accepted) or "none"
+        raise ChainsRuntimeError(
+            f"`{chainlet.cls.__name__}(...)` was given {', '.join(f'`{k}`' for k in unknown)}, "
+            f"which is not one of its `__init__` arguments (dependencies and context: {names})."
+        )
+    context = kwargs.get(chainlet.context_arg) if chainlet.context_arg is not None else None
+    if chainlet.context_arg in kwargs and not isinstance(context, DeploymentContext):
+        raise ChainsRuntimeError(
+            f"`{chainlet.cls.__name__}({chainlet.context_arg}=...)` was given a "
+            f"{type(context).__name__}; pass a `chains.DeploymentContext(...)` (or leave it out "
+            "to have run_local make one)."
+        )
+    return dict(kwargs)
+
+
+def _needed_chainlets(graph: ChainGraph, given: Mapping[str, Any]) -> set[type[Any]]:
+    """Chainlets to build: those reachable from the entrypoint without passing a fake."""
+    needed: set[type[Any]] = set()
+    stack = [graph.entrypoint]
+    while stack:
+        chainlet = stack.pop()
+        if chainlet.cls in needed:
+            continue
+        needed.add(chainlet.cls)
+        for dependency in chainlet.dependencies:
+            if not dependency.is_chainlet:
+                continue
+            if chainlet is graph.entrypoint and dependency.arg_name in given:
+                continue
+            stack.append(definition_of(dependency.chainlet_cls))
+    return needed
 
 
 def _init_kwargs(
@@ -98,16 +157,25 @@ def _init_kwargs(
     chainlet: ChainletDefinition,
     instances: Mapping[type[Any], ChainletBase],
     settings: _Settings,
+    given: Mapping[str, Any],
 ) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = dict(given)
     for dependency in chainlet.dependencies:
+        if dependency.arg_name in given:
+            continue
         if not dependency.is_chainlet:
-            continue  # a StubBase dependency: the user builds it from its ServiceDescriptor
-        dep_is_async = definition_of(dependency.chainlet_cls).endpoint.is_async
+            # A StubBase dependency: built, as a deployed runtime builds it, when a descriptor
+            # names its class; otherwise the user builds it from the context.
+            descriptor = settings.chainlet_to_service.get(dependency.chainlet_cls.__name__)
+            if descriptor is not None:
+                kwargs[dependency.arg_name] = dependency.chainlet_cls(descriptor)
+            continue
+        dep_definition = definition_of(dependency.chainlet_cls)
         kwargs[dependency.arg_name] = _adapt(
-            instances[dependency.chainlet_cls], chainlet.endpoint.is_async, dep_is_async
+            instances[dependency.chainlet_cls], chainlet.endpoint.is_async,
+            dep_definition.endpoint.is_async,
         )
-    if chainlet.context_arg is not None:
+    if chainlet.context_arg is not None and chainlet.context_arg not in given:
         keys = chainlet.remote_config.assets.secret_keys
         # StubBase dependencies are keyed by their class name, chainlets by their chainlet name.
         dep_names = {d.chainlet_cls.__name__ for d in chainlet.dependencies}

@@ -242,6 +242,17 @@ def _init(out: _Collector) -> tuple[list[DependencyDefinition], str | None]:
                         "ChainletBase (or StubBase) subclass; pass the chainlet class itself, "
                         "e.g. `chains.depends(MyChainlet)`", "__init__", line)
                 continue
+            earlier = next((d for d in dependencies if d.chainlet_cls is default.chainlet_cls), None)
+            if earlier is not None:
+                # As in truss-chains: one stub (one instance locally) per class and chainlet, so a
+                # second argument could only ever be the same object under another name.
+                name = default.chainlet_cls.__name__
+                out.add("dependency-reused",
+                        f"`{param.name}` depends on `{name}`, which argument `{earlier.arg_name}` "
+                        f"already depends on; the same chainlet class cannot be used for "
+                        f"different arguments. Keep one argument and use it for both",
+                        "__init__", line)
+                continue
             dependencies.append(DependencyDefinition(param.name, default.chainlet_cls, default.options))
             continue
         out.add("init-argument",

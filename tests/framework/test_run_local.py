@@ -335,7 +335,8 @@ def test_instantiation_inside_run_remote_raises(endpoint_async: bool) -> None:
                 asyncio.run(result)  # type: ignore[arg-type]
 
 
-def test_arguments_to_the_entrypoint_are_an_error() -> None:
+def test_arguments_other_than_dependencies_and_context_are_an_error() -> None:
+    # Dependencies passed by name are fakes (tests/framework/test_fakes.py); anything else is not.
     class Dep(chains.ChainletBase):
         def run_remote(self) -> int:
             return 1
@@ -352,11 +353,11 @@ def test_arguments_to_the_entrypoint_are_an_error() -> None:
             return 1
 
     with chains.run_local():
-        with pytest.raises(chains.ChainsRuntimeError, match=r"`Entry\(\.\.\.\)` was given arguments"):
-            Entry(dep=object())  # type: ignore[arg-type]
-        with pytest.raises(chains.ChainsRuntimeError, match="given arguments"):
+        with pytest.raises(chains.ChainsRuntimeError, match=r"`Entry\(\.\.\.\)` was given `other`"):
+            Entry(other=object())  # type: ignore[call-arg]
+        with pytest.raises(chains.ChainsRuntimeError, match="positional arguments"):
             Entry(object())  # type: ignore[arg-type]
-        with pytest.raises(chains.ChainsRuntimeError, match=r"`Bare\(\.\.\.\)` was given arguments"):
+        with pytest.raises(chains.ChainsRuntimeError, match=r"`Bare\(\.\.\.\)` was given positional"):
             Bare(1)  # type: ignore[call-arg]
 
 
