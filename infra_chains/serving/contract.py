@@ -49,6 +49,9 @@ class RuntimeContract(pydantic.BaseModel):
     extra_python_paths: list[pathlib.Path] = pydantic.Field(default_factory=list)
     chainlet_to_service: dict[str, ServiceDescriptor] = pydantic.Field(default_factory=dict)
     user_env: dict[str, str] = pydantic.Field(default_factory=dict)
+    env_variables: dict[str, str] = pydantic.Field(
+        default_factory=dict, description="`ChainletOptions.env_variables`: set in the process "
+        "environment by the runtime before the chainlet's module is imported (every target).")
     user_config: dict[str, Any] | None = None
     environment: str | None = None
     data_dir: pathlib.Path | None = None
