@@ -25,7 +25,7 @@ from typing import Any, Literal
 import pydantic
 
 from infra_chains.public_types import RPCOptions
-from infra_chains.remote_config import Assets
+from infra_chains.remote_config import Assets, HealthChecks
 
 
 class _Frozen(pydantic.BaseModel):
@@ -84,6 +84,10 @@ class ImageSpec(_Frozen):
         default_factory=list, description="Relative to the workspace (POSIX, may start with ..)."
     )
     data_dir: str | None = pydantic.Field(default=None, description="Relative to the workspace.")
+    build_commands: list[str] = pydantic.Field(
+        default_factory=list,
+        description="`RemoteConfig.build_commands`: RUN after the requirements install, as root.",
+    )
     sources: SourceDigests
     runtime: RuntimeVersion
     template_version: int = pydantic.Field(description="Version of the image recipe.")
@@ -118,6 +122,11 @@ class DeploymentSpec(_Frozen):
     assets: Assets = Assets()
     user_env: dict[str, str] = pydantic.Field(default_factory=dict)
     environment: str | None = None
+    # `RemoteConfig.options` (ChainletOptions): how the process runs, so a change rolls out.
+    env_variables: dict[str, str] = pydantic.Field(default_factory=dict)
+    log_level: Literal["INFO", "DEBUG"] = "INFO"
+    health_checks: HealthChecks = HealthChecks()
+    metadata: pydantic.JsonValue = None
 
 
 class ChainletSpec(_Frozen):

@@ -233,6 +233,7 @@ class _Planner:
             apt_requirements=sorted(set(image.apt_requirements)),
             external_package_dirs=[_relative(str(p), self.workspace) for p in package_dirs],
             data_dir=_relative(str(data_dir), self.workspace) if data_dir else None,
+            build_commands=list(config.build_commands),
             sources=sources,
             runtime=self.runtime,
             template_version=IMAGE_TEMPLATE_VERSION,
@@ -263,4 +264,8 @@ class _Planner:
             assets=config.assets,
             user_env=self.user_env,
             environment=self.environment,
+            env_variables=dict(config.options.env_variables),
+            log_level="DEBUG" if config.options.enable_debug_logs else "INFO",
+            health_checks=config.options.health_checks,
+            metadata=config.options.metadata,
         )
