@@ -11,6 +11,7 @@ go from least to most often changed::
     COPY requirements.txt                  the merged requirements, byte-identical when equal
     ARG  PIP_INDEX_URL ...                 build args: in the install's environment only
     RUN  /opt/venv/bin/python -m pip install -r requirements.txt
+    RUN  <command>                         RemoteConfig.build_commands, one layer each
     ---- shared by every chainlet of a chain with the same base and requirements up to here ----
     COPY runtime (compiled)                the infra_chains runtime (the same for the whole chain)
     COPY packages, data, workspace         the source, last
@@ -117,6 +118,9 @@ def dependency_layers(image: ImageSpec) -> list[str]:
         f"COPY requirements.txt {APP_DIR}/requirements.txt",
         *(f"ARG {name}" for name in BUILD_ARGS),
         f"RUN {python} -m pip install --no-cache-dir -r {APP_DIR}/requirements.txt",
+        # The user's build_commands, as root with the venv first on PATH (`pip install` goes
+        # there), one layer each, as truss-chains runs them; shared like the layers above.
+        *(f"RUN {command}" for command in image.build_commands),
     ]
     return lines
 

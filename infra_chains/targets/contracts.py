@@ -52,6 +52,8 @@ def runtime_contract(
         extra_python_paths=[pathlib.Path(p) for p in layout.package_dirs],
         chainlet_to_service=services,
         user_env=spec.deployment.user_env,
+        env_variables=spec.deployment.env_variables,
+        log_level=spec.deployment.log_level,
         user_config=spec.user_config,
         environment=spec.deployment.environment,
         data_dir=pathlib.Path(layout.data_dir) if layout.data_dir is not None else None,
