@@ -25,6 +25,7 @@ from infra_chains.framework.definition import (
 )
 from infra_chains.framework.markers import ContextMarker, DependencyMarker
 from infra_chains.framework.types import is_binary_type, unsupported_parts
+from infra_chains.public_types import WebSocketProtocol
 from infra_chains.remote_config import RemoteConfig
 
 _SUPPORTED_TYPES_HINT = (
@@ -126,6 +127,8 @@ def _endpoint(out: _Collector, defer: bool) -> EndpointDefinition | None:
         return None
     hints = _resolve_hints(out, raw, name, defer)
     signature = inspect.signature(raw)
+    if hints is not None and any(h is WebSocketProtocol for h in hints.values()):
+        return _websocket_endpoint(out, raw, name, signature, hints, line)
     params: list[EndpointParam] = []
     if not signature.parameters:
         out.add("endpoint-self", f"`{name}` takes no arguments; its first argument "
@@ -185,6 +188,48 @@ def _endpoint(out: _Collector, defer: bool) -> EndpointDefinition | None:
     )
 
 
+def _websocket_endpoint(out: _Collector, raw: Any, name: str, signature: inspect.Signature,
+                        hints: dict[str, Any], line: int) -> EndpointDefinition | None:
+    """``async def run_remote(self, websocket: chains.WebSocketProtocol) -> None``: truss-chains'
+    rules (the websocket is the only argument, nothing is returned, ``async``), each broken one
+    reported."""
+    fix = f"write `async def {name}(self, websocket: chains.WebSocketProtocol) -> None`"
+    before = len(out.problems)
+    params = list(signature.parameters.values())
+    if not params or params[0].name != "self":
+        out.add("endpoint-self", f"the first argument of `{name}` must be `self`", name, line)
+    others = [p.name for p in params[1:] if hints.get(p.name) is not WebSocketProtocol]
+    sockets = [p for p in params[1:] if hints.get(p.name) is WebSocketProtocol]
+    if hints.get("return") is WebSocketProtocol:
+        out.add("endpoint-websocket", f"a websocket cannot be returned; {fix}", name, line)
+    elif others or len(sockets) != 1:
+        extra = ", ".join(f"`{n}`" for n in others + [p.name for p in sockets[1:]])
+        out.add("endpoint-websocket", f"a websocket endpoint takes the websocket as its only "
+                f"argument, but `{name}` also takes {extra}; receive such values as messages "
+                f"instead: {fix}", name, line)
+    elif sockets[0].kind is inspect.Parameter.KEYWORD_ONLY:
+        out.add("endpoint-websocket", f"the websocket argument `{sockets[0].name}` is keyword-only; "
+                f"{fix}", name, line)
+    returns = hints.get("return", inspect.Signature.empty)
+    if returns is not WebSocketProtocol and returns not in (None, type(None)):
+        shown = "no return annotation" if returns is inspect.Signature.empty else f"`-> {returns!r}`"
+        out.add("endpoint-websocket", f"a websocket endpoint returns None (results are sent "
+                f"through the websocket), but `{name}` has {shown}; {fix}", name, line)
+    if not inspect.iscoroutinefunction(raw):
+        out.add("endpoint-websocket", f"a websocket endpoint must be `async def` (a generator "
+                f"neither: send each item through the websocket); {fix}", name, line)
+    if len(out.problems) > before:
+        return None
+    return EndpointDefinition(is_async=True, params=(), return_annotation=None, uses_binary=False,
+                              line=line, method_name=name, is_websocket=True)
+
+
+def _serves_websocket(cls: Any) -> bool:
+    record = getattr(cls, "__infra_chains_record__", None)
+    definition = getattr(record, "definition", None)
+    return definition is not None and bool(definition.endpoint.is_websocket)
+
+
 def _is_dependency_type(value: Any) -> bool:
     from infra_chains.framework.chainlet import ChainletBase
 
@@ -241,6 +286,14 @@ def _init(out: _Collector) -> tuple[list[DependencyDefinition], str | None]:
                         f"`{param.name}` depends on {default.chainlet_cls!r}, which is not a "
                         "ChainletBase (or StubBase) subclass; pass the chainlet class itself, "
                         "e.g. `chains.depends(MyChainlet)`", "__init__", line)
+                continue
+            if _serves_websocket(default.chainlet_cls):
+                dep = default.chainlet_cls.__name__
+                out.add("dependency-websocket",
+                        f"`{param.name}` depends on `{dep}`, whose run_remote serves a websocket; as "
+                        "in truss-chains only the entrypoint may serve one (a dependency is called "
+                        f"over HTTP). Give `{dep}` a regular run_remote, or make it the entrypoint",
+                        "__init__", line)
                 continue
             earlier = next((d for d in dependencies if d.chainlet_cls is default.chainlet_cls), None)
             if earlier is not None:
