@@ -47,6 +47,7 @@ from infra_chains.remote_config import (
     ExternalDataItem,
     ModelRepo,
     RemoteConfig,
+    WeightsSource,
 )
 from infra_chains.serving.remote_errors import HTTPException
 from infra_chains.serving.stub import StubBase
@@ -91,6 +92,7 @@ __all__ = [
     "StubBase",
     "WebSocketDisconnect",
     "WebSocketProtocol",
+    "WeightsSource",
     "depends",
     "depends_context",
     "deploy_remotely",

@@ -16,14 +16,14 @@ from typing import Annotated, ClassVar, Literal
 import pydantic
 
 from infra_chains._config_model import ConfigModel
-from infra_chains.asset_config import Assets, ExternalDataItem, ModelRepo
+from infra_chains.asset_config import Assets, ExternalDataItem, ModelRepo, WeightsSource
 from infra_chains.errors import ProblemCode
 from infra_chains.paths import AbsPath
 
 __all__ = [
     "Assets", "BasetenImage", "ChainletOptions", "Compute", "CustomImage", "DockerAuthSettings",
     "DockerImage", "ExternalDataItem", "HTTPOptions", "HealthChecks", "KNOWN_GPUS", "ModelRepo",
-    "RemoteConfig", "WebsocketOptions", "memory_to_bytes",
+    "RemoteConfig", "WebsocketOptions", "WeightsSource", "memory_to_bytes",
 ]
 
 

@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 import pydantic
 
+from infra_chains.plan.assets import PlannedAsset
 from infra_chains.public_types import RPCOptions
 from infra_chains.remote_config import Assets, HealthChecks
 
@@ -120,6 +121,11 @@ class DeploymentSpec(_Frozen):
     dependencies: list[DependencySpec] = pydantic.Field(default_factory=list)
     user_config: dict[str, Any] | None = None
     assets: Assets = Assets()
+    fetch: list[PlannedAsset] = pydantic.Field(
+        default_factory=list,
+        description="The assets fetched before `__init__` and where each is visible "
+        "(`plan/assets.py`); resolved from `assets`, so a new URL or revision rolls out.",
+    )
     user_env: dict[str, str] = pydantic.Field(default_factory=dict)
     environment: str | None = None
     # `RemoteConfig.options` (ChainletOptions): how the process runs, so a change rolls out.

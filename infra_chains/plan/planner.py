@@ -13,6 +13,7 @@ from infra_chains.framework.chainlet import definition_of
 from infra_chains.framework.definition import ChainletDefinition
 from infra_chains.framework.graph import ChainGraph
 from infra_chains.plan import names
+from infra_chains.plan.assets import fetch_kinds, plan_assets, with_auth_secrets
 from infra_chains.plan import workspace as ws
 from infra_chains.plan.base_images import (
     IMAGE_TEMPLATE_VERSION,
@@ -32,7 +33,7 @@ from infra_chains.plan.models import (
     stable_hash,
 )
 from infra_chains.plan.requirements import merge_requirements, read_requirements_file
-from infra_chains.plan.runtime import RUNTIME_REQUIREMENTS, current_runtime
+from infra_chains.plan.runtime import RUNTIME_REQUIREMENTS, asset_requirements, current_runtime
 from infra_chains.remote_config import DockerImage
 
 CHAIN_NAME_RE = names.CHAIN_NAME_RE
@@ -229,7 +230,10 @@ class _Planner:
             python_executable=base.python_executable,
             python_version=base.python_version,
             python_setup=base.python_setup,
-            pip_requirements=merge_requirements(RUNTIME_REQUIREMENTS, user_file, image.pip_requirements),
+            pip_requirements=merge_requirements(
+                RUNTIME_REQUIREMENTS, asset_requirements(fetch_kinds(plan_assets(config.assets))),
+                user_file, image.pip_requirements,
+            ),
             apt_requirements=sorted(set(image.apt_requirements)),
             external_package_dirs=[_relative(str(p), self.workspace) for p in package_dirs],
             data_dir=_relative(str(data_dir), self.workspace) if data_dir else None,
@@ -261,7 +265,8 @@ class _Planner:
                 chainlet.default_user_config.model_dump(mode="json")
                 if chainlet.default_user_config is not None else None
             ),
-            assets=config.assets,
+            assets=with_auth_secrets(config.assets),
+            fetch=plan_assets(config.assets),
             user_env=self.user_env,
             environment=self.environment,
             env_variables=dict(config.options.env_variables),

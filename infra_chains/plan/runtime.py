@@ -31,6 +31,12 @@ RUNTIME_REQUIREMENTS: tuple[str, ...] = (
     "sniffio==1.3.1",
     "msgpack==1.2.4",
 )
+#: Client libraries the asset fetcher imports, by `FetchItem.kind`; an image gets one only when its
+#: chainlet has an asset of that kind (`plan/assets.py`). Inside pyproject's `assets` extra.
+ASSET_REQUIREMENTS: dict[str, tuple[str, ...]] = {
+    "s3": ("boto3==1.44.8",),
+    "hf": ("huggingface_hub==2.4.0",),
+}
 DISTRIBUTION = "infra-chains"
 #: The package directory (``.../infra_chains``).
 PACKAGE_DIR = pathlib.Path(__file__).resolve().parents[1]
@@ -56,6 +62,11 @@ def runtime_digest(package_dir: pathlib.Path = PACKAGE_DIR) -> str:
         digest.update(path.relative_to(package_dir.parent).as_posix().encode() + b"\0")
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
+
+
+def asset_requirements(kinds: list[str]) -> list[str]:
+    """The pinned client libraries of the fetcher kinds ``kinds`` (none for http)."""
+    return [line for kind in sorted(kinds) for line in ASSET_REQUIREMENTS.get(kind, ())]
 
 
 def package_version() -> str:
