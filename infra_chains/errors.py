@@ -33,10 +33,10 @@ ProblemCode = Literal[
     # run_remote, the endpoint
     "endpoint-missing", "endpoint-not-method", "endpoint-streaming", "endpoint-self",
     "endpoint-varargs", "endpoint-positional-only", "endpoint-annotation", "endpoint-type",
-    "endpoint-return", "annotation-unresolved", "annotation-invalid",
+    "endpoint-return", "endpoint-websocket", "annotation-unresolved", "annotation-invalid",
     # __init__: dependencies and the context
     "init-varargs", "init-argument", "init-context-twice", "init-context-position",
-    "dependency-type", "dependency-reused", "depends-options",
+    "dependency-type", "dependency-reused", "dependency-websocket", "depends-options",
     # class attributes and hooks
     "remote-config-type", "user-config-type", "health-check-signature",
     # values of the config models (RemoteConfig and its parts, RPCOptions)
