@@ -9,6 +9,7 @@ from typing import Any
 
 from infra_chains.build.context import write_build_contexts
 from infra_chains.chain_service import ChainService
+from infra_chains.framework.chainlet import definition_of, entrypoint_chain_name
 from infra_chains.framework.graph import build_graph
 from infra_chains.plan import ChainPlan, default_chain_name, make_plan
 from infra_chains.plan.names import validate_environment_name
@@ -19,6 +20,13 @@ logger = logging.getLogger(__name__)
 
 #: Where ``only_generate_trusses`` writes, relative to the working directory.
 GENERATED_DIR = pathlib.Path(".chains_generated")
+
+
+def chain_name_for(entrypoint: type[Any]) -> str:
+    """The default chain name: ``@mark_entrypoint("My Chain")``'s (as ``my-chain``), else the
+    entrypoint's chainlet name in kebab-case."""
+    given = entrypoint_chain_name(entrypoint)
+    return default_chain_name(given if given is not None else definition_of(entrypoint).name)
 
 
 def plan_chain(
@@ -33,7 +41,7 @@ def plan_chain(
         validate_environment_name(environment)
     return make_plan(
         graph,
-        chain_name or default_chain_name(graph.entrypoint.name),
+        chain_name or chain_name_for(graph.entrypoint.cls),
         user_env=user_env,
         environment=environment,
     )
@@ -59,7 +67,8 @@ def push(
 
     Args:
         entrypoint: The entrypoint chainlet class.
-        chain_name: Name of the deployed chain (default: the entrypoint's name in kebab-case).
+        chain_name: Name of the deployed chain (default: the name given to
+            ``@mark_entrypoint("...")``, else the entrypoint's name, in kebab-case).
             Pushing the same name again updates that chain, restarting only what changed.
         publish: Kept for truss-chains compatibility; every deployment here is published.
         promote: Kept for truss-chains compatibility.

@@ -62,6 +62,28 @@ class ServiceDescriptor(_FrozenModel):
         return value
 
 
+class DeployedServiceDescriptor(ServiceDescriptor):
+    """truss-chains' name for a `ServiceDescriptor` (``run_local``'s ``chainlet_to_service``,
+    ``StubBase`` construction); ``display_name`` is kept for code that sets or reads it.
+
+    truss-chains' ``internal_url`` (Baseten's gateway) is not supported: give ``predict_url``.
+    """
+
+    display_name: str | None = None
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _no_internal_url(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("internal_url") is not None:
+            raise ValueError(
+                "internal_url is not supported by infra_chains: it names a route of Baseten's "
+                "gateway; give the service's predict_url instead"
+            )
+        if isinstance(data, dict) and "internal_url" in data:
+            data = {k: v for k, v in data.items() if k != "internal_url"}
+        return data
+
+
 class Environment(_FrozenModel):
     """The environment (stack) a chain is deployed to, e.g. ``dev`` or ``prod``."""
 
@@ -307,6 +329,7 @@ class WebSocketProtocol(Protocol):
 
 __all__ = [
     "DeployedChainlet",
+    "DeployedServiceDescriptor",
     "DeploymentContext",
     "Environment",
     "RPCOptions",
