@@ -339,6 +339,17 @@ def _uvloop_run() -> Any:
     return uvloop.run
 
 
+def apply_env_variables(contract: RuntimeContract) -> None:
+    """Set ``ChainletOptions.env_variables`` in this process's environment.
+
+    Before the chain file is imported, so module-level code (``os.environ["HF_HOME"]`` read by a
+    library at import) sees them, as it would see a container's environment; set here rather than
+    by each target, so every target behaves the same and a local process (forked from a fork
+    server that has no user environment) gets them too.
+    """
+    os.environ.update(contract.env_variables)
+
+
 def serve(contract: RuntimeContract) -> int:
     """Serve the chainlet named by ``contract`` until SIGTERM; the process exit code."""
     # Relative paths in user code mean the same on every target: an image's WORKDIR is its
@@ -350,6 +361,7 @@ def serve(contract: RuntimeContract) -> int:
             f"workspace_dir {contract.workspace_dir} of chainlet {contract.chainlet_name!r} "
             f"cannot be entered: {exc.strerror}."
         ) from exc
+    apply_env_variables(contract)
     runtime = _Runtime(contract)
     code = runtime.run()
     busy = [t for t in threading.enumerate() if t.is_alive() and not t.daemon
