@@ -18,6 +18,7 @@ from infra_chains.errors import (
     ConfigError,
     DependencyUnreachableError,
     DeploymentError,
+    GenericRemoteException,
     RemoteChainletError,
     RemoteError,
     RemoteHTTPError,
@@ -27,9 +28,15 @@ from infra_chains.framework.chainlet import ChainletBase, mark_entrypoint
 from infra_chains.framework.markers import depends, depends_context
 from infra_chains.framework.model_base import ModelBase
 from infra_chains.framework.run_local import run_local
+from infra_chains.framework.unsupported import (
+    EngineBuilderLLMChainlet,
+    EngineBuilderLLMInput,
+    TrussChainlet,
+)
 from infra_chains.paths import AbsPath, make_abs_path_here
 from infra_chains.public_types import (
     DeployedChainlet,
+    DeployedServiceDescriptor,
     DeploymentContext,
     Environment,
     RemoteErrorDetail,
@@ -40,6 +47,7 @@ from infra_chains.public_types import (
 from infra_chains.remote_config import (
     Assets,
     BasetenImage,
+    ChainletOptions,
     Compute,
     CustomImage,
     DockerAuthSettings,
@@ -64,6 +72,7 @@ __all__ = [
     "BasetenImage",
     "ChainService",
     "ChainletBase",
+    "ChainletOptions",
     "ChainsError",
     "ChainsRuntimeError",
     "ChainsUsageError",
@@ -72,12 +81,16 @@ __all__ = [
     "CustomImage",
     "DependencyUnreachableError",
     "DeployedChainlet",
+    "DeployedServiceDescriptor",
     "DeploymentContext",
     "DeploymentError",
     "DockerAuthSettings",
     "DockerImage",
+    "EngineBuilderLLMChainlet",
+    "EngineBuilderLLMInput",
     "Environment",
     "ExternalDataItem",
+    "GenericRemoteException",
     "HTTPException",
     "ModelBase",
     "ModelRepo",
@@ -90,6 +103,7 @@ __all__ = [
     "RemoteTimeoutError",
     "ServiceDescriptor",
     "StubBase",
+    "TrussChainlet",
     "WebSocketDisconnect",
     "WebSocketProtocol",
     "WeightsSource",

@@ -22,6 +22,24 @@ API_NAMES = [
 ]
 
 
+# truss-chains' `__all__` (0.18, `truss-chains/truss_chains/__init__.py`): a file written for it
+# ports by changing its import, so each of these names must be there too.
+TRUSS_CHAINS_ALL = [
+    "Assets", "BasetenImage", "EngineBuilderLLMChainlet", "ChainletBase", "ChainletOptions",
+    "Compute", "CustomImage", "DeployedServiceDescriptor", "DeploymentContext", "DockerImage",
+    "Environment", "GenericRemoteException", "ModelBase", "EngineBuilderLLMInput", "RPCOptions",
+    "RemoteConfig", "RemoteErrorDetail", "StubBase", "TrussChainlet", "WebSocketProtocol",
+    "WeightsSource", "depends", "depends_context", "make_abs_path_here", "mark_entrypoint", "push",
+    "run_local",
+]
+
+
+@pytest.mark.parametrize("name", TRUSS_CHAINS_ALL)
+def test_truss_chains_name_is_exported(name: str) -> None:
+    assert name in chains.__all__
+    assert getattr(chains, name) is not None
+
+
 @pytest.mark.parametrize("name", API_NAMES)
 def test_api_name_is_exported(name: str) -> None:
     assert name in chains.__all__
