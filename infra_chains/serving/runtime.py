@@ -46,7 +46,9 @@ from infra_chains.framework.chainlet import (
 from infra_chains.framework.definition import ChainletDefinition
 from infra_chains.public_types import DeploymentContext, Environment
 from infra_chains.serving import drain, http_protocol, transport
+from infra_chains.fetch.errors import AssetFetchError
 from infra_chains.serving.app import ChainletApp
+from infra_chains.serving.assets import place_assets
 from infra_chains.serving.contract import RuntimeContract
 from infra_chains.serving.endpoint import EndpointCodec
 from infra_chains.serving.stub import make_chainlet_stub
@@ -269,6 +271,14 @@ class _Runtime:
         started = time.monotonic()
 
         def init() -> None:
+            try:
+                # Assets first (serving/assets.py): /readyz says 503 meanwhile; a failure is one
+                # line naming the asset and what its source answered, then exit 1.
+                place_assets(self.contract)
+            except AssetFetchError as exc:
+                logger.error("chainlet %s not ready: %s; exiting", self.contract.chainlet_name, exc)
+                loop.call_soon_threadsafe(self._fail)
+                return
             try:
                 instance = construct(new_instance(self.definition.cls), self.init_kwargs)
             except BaseException:
