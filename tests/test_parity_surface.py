@@ -315,3 +315,14 @@ def test_setup_dev_logging_sets_level_and_format() -> None:
         for handler, formatter in zip(handlers, formatters, strict=True):
             handler.setFormatter(formatter)
         root.setLevel(level)
+
+
+def test_cli_dry_run_names_the_chain_after_mark_entrypoint(
+    chain_file: pathlib.Path, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from infra_chains.cli.app import main
+
+    out = tmp_path / "generated"
+    assert main(["push", str(chain_file), "--dry-run", "--out", str(out)]) == 0
+    assert "chain my-search-chain" in " ".join(capsys.readouterr().out.split())
+    assert (out / "my-search-chain").is_dir()

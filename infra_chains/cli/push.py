@@ -19,7 +19,6 @@ from infra_chains.cli.console import err_console, out_console
 from infra_chains.cli.examples import example_arguments
 from infra_chains.framework.chainlet import definition_of
 from infra_chains.framework.loading import load_entrypoint
-from infra_chains.plan import default_chain_name
 from infra_chains.targets.base import ChainletProgress
 from infra_chains.targets.secrets import MissingSecretsError
 
@@ -91,7 +90,7 @@ def push(
     if dry_run:
         deploy.push(entry, name, user_env=env_values, only_generate_trusses=True,
                     environment=environment, generated_dir=out)
-        chain = name or default_chain_name(definition_of(entry).name)
+        chain = name or deploy.chain_name_for(entry)
         out_console.print(f"Wrote the plan and build contexts of chain {chain} to {out / chain}")
         return
     latest: list[ChainletProgress] = []
