@@ -1,5 +1,5 @@
-"""The ASGI app of one chainlet: ``/run_remote``, ``/healthz``, ``/readyz``, ``/metrics``,
-``/openapi.json``.
+"""The ASGI app of one chainlet: ``/run_remote`` (or ``/websocket`` for a websocket
+``run_remote``: `websocket.py`), ``/healthz``, ``/readyz``, ``/metrics``, ``/openapi.json``.
 
 Raw ASGI, no web framework: routing five fixed paths needs none, and PERF.md measured a
 framework's request/validation layer at ~0.5 ms per hop, as much as the whole rest of a hop.
@@ -34,7 +34,7 @@ import pydantic
 import pydantic_core
 
 from infra_chains.public_types import RemoteErrorDetail
-from infra_chains.serving import codec, remote_errors, request_id
+from infra_chains.serving import codec, remote_errors, request_id, websocket
 from infra_chains.serving.concurrency import (
     RETRY_AFTER_SEC,
     BudgetExhausted,
@@ -59,6 +59,7 @@ _TEXT = b"text/plain; version=0.0.4; charset=utf-8"
 _MEDIA_TYPES = frozenset({_JSON, _MSGPACK})
 _RETRY_AFTER = [(b"retry-after", str(RETRY_AFTER_SEC).encode())]
 _GET_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
+_WEBSOCKET_HTTP_PATHS = frozenset({"/run_remote", websocket.WEBSOCKET_PATH})
 #: Longest summary of an error in a log line: enough for the class and the message's first line.
 _SUMMARY_CHARS = 300
 
@@ -161,7 +162,10 @@ class ChainletApp:
         kind = scope["type"]
         if kind == "http":
             path, method = scope["path"], scope["method"]
-            if path == "/run_remote":
+            if self.endpoint.is_websocket and path in _WEBSOCKET_HTTP_PATHS:
+                await _send(send, 426, self._reject_body(self._websocket_only()), _JSON,
+                            [(b"upgrade", b"websocket")])
+            elif path == "/run_remote":
                 if method == "POST":
                     await self._run(scope, receive, send)
                 else:
@@ -181,6 +185,8 @@ class ChainletApp:
                     title = f"{self.chain_name} / {self.name}"
                     self._openapi = pydantic_core.to_json(self.endpoint.openapi(title))
                 await _send(send, 200, self._openapi, _JSON)
+        elif kind == "websocket":
+            await self._websocket(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 
@@ -268,9 +274,47 @@ class ChainletApp:
             logger.debug("request chainlet=%s status=%d latency_ms=%.3f request_id=%s",
                          self.name, status, elapsed * 1000, rid_text)
 
-    def _check_caller(self, host: bytes, credential: bytes, content_type: bytes) -> None:
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A websocket handshake: the checks of ``/run_remote`` and the Origin, then the session
+        (`websocket.py`)."""
+        credential_header = self._credential[0] if self._credential is not None else None
+        handshake = websocket.Handshake(scope["headers"], credential_header)
+        try:
+            if scope["path"] != websocket.WEBSOCKET_PATH or not self.endpoint.is_websocket:
+                where = (f"connect to {websocket.WEBSOCKET_PATH}" if self.endpoint.is_websocket
+                         else "its run_remote takes no websocket; POST /run_remote")
+                raise _Reject(404, "NotFound", f"Chainlet `{self.name}` serves no websocket at "
+                              f"{_short(scope['path'])}: {where}.")
+            self._check_caller(handshake.host, handshake.credential, None)
+            problem = websocket.origin_problem(handshake.origin, handshake.host, self._hosts)
+            if problem is not None:
+                raise _Reject(403, "OriginNotAllowed", f"Chainlet `{self.name}`: {problem}")
+            handler = self._run_remote
+            if handler is None:
+                raise _Reject(503, "Initialising", f"Chainlet `{self.name}` is still running "
+                              "__init__; connect again shortly.", _RETRY_AFTER)
+        except _Reject as reject:
+            await websocket.refuse(scope, receive, send, reject.status, self._reject_body(reject),
+                                   reject.headers)
+            return
+        await websocket.run_session(scope, receive, send, handler, chainlet=self.name,
+                                    handshake=handshake, hidden_header=credential_header)
+
+    def _websocket_only(self) -> _Reject:
+        return _Reject(426, "WebSocketEndpoint", f"Chainlet `{self.name}` serves a websocket (its "
+                       "run_remote takes a chains.WebSocketProtocol): connect to "
+                       f"ws://<its address>{websocket.WEBSOCKET_PATH} with a websocket client.")
+
+    def _reject_body(self, reject: _Reject) -> bytes:
+        detail = RemoteErrorDetail(remote_name=self.name, exception_cls_name=reject.kind,
+                                   exception_module_name="infra_chains",
+                                   exception_message=str(reject), status_code=reject.status)
+        return remote_errors.error_body(detail, reject.extra)
+
+    def _check_caller(self, host: bytes, credential: bytes, content_type: bytes | None) -> None:
         """Refuse what a chain's own callers never send: another Host, no or a wrong credential,
-        another content type (in that order: the cheapest and the least telling first)."""
+        another content type (in that order: the cheapest and the least telling first; a
+        websocket handshake has no content type: None)."""
         hosts = self._hosts
         if hosts is not None and host not in hosts:
             host = host.lower()
@@ -285,7 +329,7 @@ class ChainletApp:
                               [(b"www-authenticate", b"Api-Key")] if name == b"authorization" else None)
             if not hmac.compare_digest(credential, expected):
                 raise _Reject(403, "Forbidden", self._credential_help(missing=False))
-        if content_type != _JSON and content_type != _MSGPACK and (
+        if content_type is not None and content_type != _JSON and content_type != _MSGPACK and (
                 _media_type(content_type) not in _MEDIA_TYPES):
             shown = _short(content_type.decode("latin-1")) if content_type else "(none)"
             raise _Reject(415, "UnsupportedMediaType", f"Content-Type {shown} is not accepted by "

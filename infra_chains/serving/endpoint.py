@@ -40,6 +40,7 @@ class EndpointCodec:
         self.is_async = endpoint.is_async
         self.uses_binary = endpoint.uses_binary
         self.method_name = endpoint.method_name
+        self.is_websocket = endpoint.is_websocket
         self.params: tuple[EndpointParam, ...] = endpoint.params
         self.defaults: dict[str, Any] = {p.name: p.default for p in endpoint.params if p.has_default}
         self.input_adapter: pydantic.TypeAdapter[dict[str, Any]] = pydantic.TypeAdapter(

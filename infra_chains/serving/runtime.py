@@ -58,6 +58,7 @@ logger = logging.getLogger(__name__)
 #: Server keep-alive; above the client idle timeout (`transport.CLIENT_IDLE_SEC`), so a pooled
 #: client connection is dropped by the client before the server closes it (PERF.md).
 SERVER_KEEP_ALIVE_SEC = 15
+_WEBSOCKET_PROTOCOL = "infra_chains.serving.websocket_protocol:RefusableWebSocketProtocol"
 
 
 def load_chainlet_class(contract: RuntimeContract) -> type[ChainletBase]:
@@ -223,7 +224,11 @@ class _Runtime:
         config = uvicorn.Config(
             self.app, host=contract.host, port=contract.port, loop="uvloop",
             http=http_protocol.protocol_class(contract.header_timeout_sec, contract.body_timeout_sec),
-            ws="none", lifespan="on", access_log=False, log_config=None,
+            # Websockets only where run_remote serves one (`websocket.py`), with uvicorn's sans-I/O
+            # protocol (`websocket_protocol.py`); a message may be as big as a request body.
+            ws=_WEBSOCKET_PROTOCOL if self.definition.endpoint.is_websocket else "none",
+            ws_max_size=contract.max_request_bytes,
+            lifespan="on", access_log=False, log_config=None,
             timeout_keep_alive=SERVER_KEEP_ALIVE_SEC,
             timeout_graceful_shutdown=math.ceil(contract.graceful_shutdown_sec) or None,
             server_header=False, date_header=False,
