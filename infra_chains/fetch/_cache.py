@@ -138,6 +138,13 @@ class Entry:
         self.staging_dir.mkdir(parents=True, exist_ok=True)
         return Staging(self.staging_dir, self.journal)
 
+    def abandon(self) -> None:
+        """After a failed fetch: keep staging for the next attempt to resume, unless it is empty."""
+        with contextlib.suppress(OSError):
+            self.staging_dir.rmdir()  # only succeeds when empty
+        if not self.staging_dir.exists():
+            self.journal.unlink(missing_ok=True)
+
     def commit(self, record: Completion) -> None:
         """Move staging into place, then write the marker (atomically, last)."""
         shutil.rmtree(self.dir, ignore_errors=True)

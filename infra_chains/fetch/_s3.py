@@ -47,6 +47,14 @@ class _Object:
     etag: str
 
 
+@dataclasses.dataclass(frozen=True)
+class _Missing:
+    """What a HeadObject of a key that is not there answered (the caller tries the prefix)."""
+
+    code: str
+    status: int
+
+
 def parse_s3_url(url: str) -> tuple[str, str]:
     """``s3://bucket/some/key`` -> ``("bucket", "some/key")``."""
     rest = url.removeprefix("s3://")
@@ -71,6 +79,9 @@ def md5_of_etag(etag: str, head: dict[str, Any]) -> str | None:
 
 
 class S3Source:
+    def __init__(self) -> None:
+        self._signed = False
+
     def fetch(self, item: FetchItem, context: Context) -> Fetched:
         try:
             boto3 = require("boto3", extra="assets", purpose=f"Fetching the s3 asset {item.source}")
@@ -102,7 +113,8 @@ class S3Source:
             "read_timeout": 60,
             "user_agent_extra": "infra-chains-fetch",
         }
-        if not credentials.get("aws_access_key_id"):
+        self._signed = bool(credentials.get("aws_access_key_id"))
+        if not self._signed:
             options["signature_version"] = botocore.UNSIGNED
         region = credentials.pop("region_name", None)
         session = boto3.session.Session(region_name=region, **credentials)
@@ -114,11 +126,12 @@ class S3Source:
     def _list(self, client: Any, item: FetchItem, bucket: str, key: str) -> list[_Object]:
         if key and not key.endswith("/"):
             head = self._call(f"HeadObject s3://{bucket}/{key}", client.head_object, Bucket=bucket, Key=key, missing_ok=True)
-            if head is not None:
+            if not isinstance(head, _Missing):
                 return [_Object(key, posixpath.basename(key), int(head["ContentLength"]), head.get("ETag", ""))]
+            missing = f"no object {key!r} in bucket {bucket!r} (HeadObject: S3 error {head.code}, HTTP {head.status})"
             prefix = f"{key}/"
         else:
-            prefix = key
+            prefix, missing = key, ""
         objects = []
         token: str | None = None
         while True:
@@ -136,9 +149,11 @@ class S3Source:
             if not token:
                 break
         if not objects:
-            where = f"no object s3://{bucket}/{key} and nothing under s3://{bucket}/{prefix}" if prefix != key else f"nothing under s3://{bucket}/{prefix}"
+            where = f"no objects under s3://{bucket}/{prefix}"
             if item.allow_patterns or item.ignore_patterns:
-                where += f" matching allow_patterns={item.allow_patterns} ignore_patterns={item.ignore_patterns}"
+                where += f" match allow_patterns={item.allow_patterns} ignore_patterns={item.ignore_patterns}"
+            if missing:
+                where = f"{missing}, and {where}"
             raise Failure(f"{where}; check the bucket, key and patterns", transient=False)
         return objects
 
@@ -183,7 +198,7 @@ class S3Source:
             code = str(error.get("Code", "?"))
             status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
             if missing_ok and (code in ("404", "NoSuchKey", "NotFound") or status == 404):
-                return None
+                return _Missing(code, status)
             message = error.get("Message") or ""
             detail = f"{what} failed: S3 error {code} (HTTP {status})" + (f": {message}" if message else "")
             transient = status >= 500 or status == 429 or code in _TRANSIENT_CODES
@@ -192,7 +207,11 @@ class S3Source:
             elif code in ("NoSuchKey", "404"):
                 detail += f"; no object {kwargs.get('Key')!r} in bucket {kwargs.get('Bucket')!r}"
             elif code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
-                detail += "; check the credentials in the item's secret and the bucket policy"
+                detail += (
+                    "; check the credentials in the item's secret and the bucket policy"
+                    if self._signed
+                    else "; the request was anonymous (the item names no secret): name a secret with credentials"
+                )
             raise Failure(detail, transient=transient) from None
         except (botocore_exceptions.BotoCoreError, OSError) as exc:
             # Connection refused / reset / timed out, a read cut short: all worth another try.

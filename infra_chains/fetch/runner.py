@@ -12,11 +12,11 @@ import pathlib
 import time
 from collections.abc import Sequence
 
-from infra_chains.fetch._cache import Completion, Entry, now_iso
+from infra_chains.fetch._cache import Completion, Entry, Staging, now_iso
 from infra_chains.fetch._failure import Failure
 from infra_chains.fetch._progress import Progress
 from infra_chains.fetch._retry import RetryPolicy
-from infra_chains.fetch._source import Context, Source
+from infra_chains.fetch._source import Context, Fetched, Source
 from infra_chains.fetch.errors import AssetFetchError
 from infra_chains.fetch.items import FetchItem, FetchKind
 
@@ -83,13 +83,38 @@ def _fetch_locked(
 ) -> Completion:
     log.info("asset %s: fetching %s into %s", item.name, item.source, entry.dir)
     staging = entry.begin()
-    source = _source(item.kind)
+    try:
+        fetched, progress = _attempts(item, _source(item.kind), staging, secrets_dir, log, policy)
+    except AssetFetchError:
+        entry.abandon()
+        raise
+    progress.finish()
+    record = Completion(
+        key=entry.key,
+        kind=item.kind,
+        source=item.source,
+        resolved=fetched.resolved,
+        files=fetched.files,
+        fetched_at=now_iso(),
+    )
+    entry.commit(record)
+    return record
+
+
+def _attempts(
+    item: FetchItem,
+    source: Source,
+    staging: Staging,
+    secrets_dir: pathlib.Path | None,
+    log: logging.Logger,
+    policy: RetryPolicy,
+) -> tuple[Fetched, Progress]:
+    """Run ``source`` until it succeeds, fails permanently, or runs out of retries."""
     attempt = 0
     while True:
-        progress = Progress(log, item.name)
+        progress = Progress(log, item.name)  # each attempt counts its own bytes and rate
         try:
-            fetched = source.fetch(item, Context(staging, secrets_dir, log, progress))
-            break
+            return source.fetch(item, Context(staging, secrets_dir, log, progress)), progress
         except Failure as failure:
             if not failure.transient:
                 raise AssetFetchError(item.name, failure.detail) from None
@@ -103,17 +128,6 @@ def _fetch_locked(
             )  # fmt: skip
             time.sleep(delay)
             attempt += 1
-    progress.finish()
-    record = Completion(
-        key=entry.key,
-        kind=item.kind,
-        source=item.source,
-        resolved=fetched.resolved,
-        files=fetched.files,
-        fetched_at=now_iso(),
-    )
-    entry.commit(record)
-    return record
 
 
 def _source(kind: FetchKind) -> Source:
