@@ -203,7 +203,8 @@ def _mark_entrypoint(cls: type[ChainletT]) -> type[ChainletT]:
         raise ChainsUsageError(f"mark_entrypoint expects a ChainletBase subclass, got {cls!r}")
     for other in _classes_in_scope(record.scope):
         other_record = other.__infra_chains_record__
-        if other is not cls and other_record.entrypoint and other_record.file == record.file:
+        if (other is not cls and other_record.entrypoint and other_record.file == record.file
+                and not _superseded(other)):
             record.problems.append(DefinitionProblem(
                 "entrypoint-twice", record.file, record.line, cls.__name__,
                 f"`{other.__name__}` (line {other_record.line}) is already marked as the "
@@ -213,6 +214,16 @@ def _mark_entrypoint(cls: type[ChainletT]) -> type[ChainletT]:
             return cls
     record.entrypoint = True
     return cls
+
+
+def _superseded(cls: type[ChainletBase]) -> bool:
+    """Whether top-level ``cls`` is from an earlier import of its module that an import now
+    running replaced without it (an edited file loaded again by `push` or `watch`, its entrypoint
+    renamed): such a class lingers until garbage collection, but it is no sibling any more."""
+    module = sys.modules.get(cls.__module__)
+    if "." in cls.__qualname__ or module is None:
+        return False
+    return vars(module).get(cls.__qualname__) is not cls
 
 
 def _classes_in_scope(scope: tuple[str, str]) -> list[type[ChainletBase]]:
