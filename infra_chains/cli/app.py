@@ -13,7 +13,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from infra_chains.cli import down, logs, preview, push, run, serve, status
+from infra_chains.cli import down, init, logs, preview, push, run, serve, status, watch
 from infra_chains.cli.console import err_console
 from infra_chains.errors import ChainsError, ChainsUsageError
 
@@ -30,6 +30,8 @@ app.command("run")(run.run)
 app.command("status")(status.status)
 app.command("logs")(logs.logs)
 app.command("down")(down.down)
+app.command("watch")(watch.watch)
+app.command("init")(init.init)
 app.command("serve-chainlet")(serve.serve_chainlet)
 
 
