@@ -1,0 +1,1 @@
+# Ported from basetenlabs/truss truss-chains/tests/itest_chain/user_package/__init__.py (MIT License, (c) Baseten), import changed.
