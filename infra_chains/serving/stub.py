@@ -20,7 +20,10 @@ import enum
 import random
 import threading
 import time
+import typing
 from typing import TYPE_CHECKING, Any, ClassVar
+
+import pydantic
 
 from infra_chains.errors import (
     ChainsRuntimeError,
@@ -349,7 +352,7 @@ class RemoteService:
 
     def __init__(self, descriptor: ServiceDescriptor, api_key: str | None = None) -> None:
         self.descriptor = descriptor
-        self._binary = descriptor.options.use_binary
+        self.binary = self._binary = descriptor.options.use_binary
         self._caller = _Caller(
             descriptor.name, descriptor.predict_url, descriptor.options, binary=self._binary,
             api_key=api_key,
@@ -402,3 +405,39 @@ class StubBase:
             name=cls.__name__, predict_url=predict_url, options=options or RPCOptions()
         )
         return cls(descriptor, api_key)
+
+    # truss-chains' StubBase API: `run_remote` calls `self.predict_async(...)` directly.
+    @property
+    def name(self) -> str:
+        """The service's name (the stub class's, for `from_url`)."""
+        return self._remote.descriptor.name
+
+    @typing.overload
+    def predict_sync(self, inputs: Any, output_model: type[_ModelT]) -> _ModelT: ...
+    @typing.overload
+    def predict_sync(self, inputs: Any, output_model: None = None) -> Any: ...
+    def predict_sync(self, inputs: Any, output_model: type[_ModelT] | None = None) -> Any:
+        """POST ``inputs`` (JSON-able, or a pydantic model) and return the answer: the decoded
+        JSON (or msgpack), or an ``output_model`` validated from it."""
+        return _to_output(self._remote.predict_sync(self._payload(inputs)), output_model)
+
+    @typing.overload
+    async def predict_async(self, inputs: Any, output_model: type[_ModelT]) -> _ModelT: ...
+    @typing.overload
+    async def predict_async(self, inputs: Any, output_model: None = None) -> Any: ...
+    async def predict_async(self, inputs: Any, output_model: type[_ModelT] | None = None) -> Any:
+        """As `predict_sync`, without blocking the event loop."""
+        return _to_output(await self._remote.predict_async(self._payload(inputs)), output_model)
+
+    def _payload(self, inputs: Any) -> Any:
+        if isinstance(inputs, pydantic.BaseModel):
+            # Python mode keeps numpy arrays and bytes for the binary codec; JSON mode otherwise.
+            return inputs.model_dump(mode="python" if self._remote.binary else "json")
+        return inputs
+
+
+_ModelT = typing.TypeVar("_ModelT", bound=pydantic.BaseModel)
+
+
+def _to_output(result: Any, output_model: type[_ModelT] | None) -> Any:
+    return result if output_model is None else output_model.model_validate(result)
