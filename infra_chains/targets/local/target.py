@@ -48,7 +48,8 @@ from infra_chains.targets.base import (
     Target,
     select_log_sources,
 )
-from infra_chains.targets.contracts import predict_url, runtime_contract
+from infra_chains.targets.assets import check_mount_locations, default_asset_cache_dir
+from infra_chains.targets.contracts import AssetDirs, predict_url, runtime_contract
 from infra_chains.targets.local import processes, snapshot
 from infra_chains.targets.local.environ import supervisor_environment
 from infra_chains.targets.local.logs import follow_logs
@@ -252,6 +253,7 @@ class LocalTarget(Target):
         generation: int,
         ready_timeout_sec: float,
     ) -> DesiredState:
+        check_mount_locations(plan)  # docs/assets.md: refused before anything starts
         old = {c.name: c for c in previous.chainlets} if previous else {}
         ports = _assign_ports([s.name for s in plan.chainlets], {n: c.port for n, c in old.items()})
         base_urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
@@ -269,6 +271,8 @@ class LocalTarget(Target):
             def contract_for(layout: ChainletLayout) -> RuntimeContract:
                 contract = runtime_contract(
                     plan, spec, layout, base_urls=base_urls, port=ports[spec.name], secrets_dir=secrets_dir,
+                    assets=AssetDirs(default_asset_cache_dir(),
+                                     chain_dir.path / "assets" / f"{spec.name}-{spec.content_hash[:12]}"),
                 )
                 return with_chain_access(
                     contract, entrypoint=spec.name == plan.entrypoint, token_file=token_file,
