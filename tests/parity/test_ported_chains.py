@@ -37,7 +37,6 @@ EXAMPLES = CHAINS / "examples"
 TESTS = CHAINS / "tests"
 
 # The features a port waits for, named once (the integrator drops a mark when its feature lands).
-NEEDS_STREAMING = pytest.mark.xfail(reason="needs chains.streaming (in progress)", strict=True)
 _DEPENDENCY_FLAVOURED_STUBS = pytest.mark.xfail(
     reason="needs stubs that are sync or async as the *dependency's* run_remote is, as in "
     "truss-chains (an async chainlet calls a sync dependency without await); ours follow the "
@@ -61,11 +60,6 @@ def NEEDS_DEPENDENCY_FLAVOURED_STUBS(test: Any) -> Any:  # noqa: N802 - reads as
 NEEDS_SHARED_LOCAL_INSTANCES = pytest.mark.xfail(
     reason="needs run_local to keep one instance per dependency class for the whole `with` "
     "block, as truss-chains does (a second `Entry()` reuses them); ours builds them anew",
-    strict=True,
-)
-NEEDS_STUB_PREDICT = pytest.mark.xfail(
-    reason="needs StubBase.predict_async/predict_sync(inputs, output_model=None) on the stub "
-    "itself, truss-chains' StubBase API (ours has them on `self._remote`)",
     strict=True,
 )
 NEEDS_POSITIONAL_COMPUTE = pytest.mark.xfail(
@@ -105,7 +99,6 @@ def test_reference_model() -> None:
 
 
 # -- examples/ ------------------------------------------------------------------------------
-@NEEDS_STREAMING
 def test_streaming_example_imports_with_its_chainlets() -> None:
     graph = _graph(EXAMPLES / "streaming" / "streaming_chain.py")
     assert graph.entrypoint.name == "Consumer"
@@ -113,7 +106,6 @@ def test_streaming_example_imports_with_its_chainlets() -> None:
                              "Consumer": ["Generator", "StringGenerator"]}
 
 
-@NEEDS_STREAMING
 def test_streaming_example_runs_locally() -> None:
     # truss-chains' tests/test_e2e.py::test_streaming_chain_local.
     entry = load_entrypoint(EXAMPLES / "streaming" / "streaming_chain.py", "Consumer")
@@ -161,7 +153,6 @@ def fake_phi3() -> Iterator[str]:
     server.server_close()
 
 
-@NEEDS_STUB_PREDICT
 @pytest.mark.servers
 def test_rag_example_runs_locally_with_a_fake_vector_store(fake_phi3: str) -> None:
     entry = load_entrypoint(EXAMPLES / "rag" / "rag_chain.py")
