@@ -15,6 +15,7 @@ import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.typing import Origin
 
 from infra_chains.serving.testing import ChainletProcess, free_port
 
@@ -98,7 +99,8 @@ def test_text_and_bytes_both_ways(chain: tuple[ChainletProcess, ChainletProcess]
 
     async def body(ws: ClientConnection) -> list[Any]:
         replies = []
-        for message in ["hello", b"\x00\x01\xff", "", "h\u00e9llo \U0001f600", b"x" * 200_000]:
+        messages: list[str | bytes] = ["hello", b"\x00\x01\xff", "", "h\u00e9llo \U0001f600", b"x" * 200_000]
+        for message in messages:
             await ws.send(message)
             replies.append(await ws.recv())
         await ws.send("json")
@@ -224,7 +226,7 @@ def test_a_foreign_host_or_origin_is_refused(chain: tuple[ChainletProcess, Chain
     port = entry.contract.port
     status, body = refusal(entry, {**AUTH, "Host": f"evil.example:{port}"})
     assert status == 400 and "allowed_hosts" in body["error"]["exception_message"]
-    status, body = refusal(entry, AUTH, origin="http://evil.example")  # type: ignore[arg-type]
+    status, body = refusal(entry, AUTH, origin=Origin("http://evil.example"))
     assert status == 403 and body["error"]["exception_cls_name"] == "OriginNotAllowed"
 
     async def echo(ws: ClientConnection) -> Any:
@@ -234,7 +236,7 @@ def test_a_foreign_host_or_origin_is_refused(chain: tuple[ChainletProcess, Chain
     # A page served from the chain's own address may connect.
     async def main() -> Any:
         async with connect(ws_url(entry), additional_headers=AUTH,
-                           origin=f"http://127.0.0.1:{port}") as ws:  # type: ignore[arg-type]
+                           origin=Origin(f"http://127.0.0.1:{port}")) as ws:
             return await echo(ws)
 
     assert asyncio.run(main()) == "echo:same origin"
