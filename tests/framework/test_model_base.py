@@ -4,6 +4,7 @@ dependencies, its own entrypoint, one per file), run locally and deployed like a
 from __future__ import annotations
 
 import asyncio
+import json
 import pathlib
 import textwrap
 
@@ -169,6 +170,27 @@ def test_a_class_with_predict_but_no_base_is_named(tmp_path: pathlib.Path) -> No
         r"but does not inherit from chains.ModelBase"
     )):
         load_entrypoint(path)
+
+
+def test_a_model_plans_and_builds_as_a_one_chainlet_chain(tmp_path: pathlib.Path) -> None:
+    path = _write(tmp_path / "src", "planned_model.py", """
+        import infra_chains as chains
+
+        class Planned(chains.ModelBase):
+            remote_config = chains.RemoteConfig(compute=chains.Compute(cpu_count=4, memory="1Gi"))
+
+            def predict(self, n: int) -> int:
+                return n
+    """)
+    out = tmp_path / "generated"
+    assert deploy.push(load_entrypoint(path), "planned", only_generate_trusses=True,
+                       generated_dir=out) is None
+    plan = json.loads((out / "planned" / "plan.json").read_text())
+    (chainlet,) = plan["chainlets"]
+    assert (chainlet["name"], chainlet["is_entrypoint"]) == ("Planned", True)
+    assert chainlet["deployment"]["import_path"] == "planned_model:Planned"
+    assert chainlet["deployment"]["compute"]["cpu_count"] == 4
+    assert chainlet["deployment"]["dependencies"] == []
 
 
 @pytest.mark.servers
