@@ -15,7 +15,11 @@ that owns the other end of the control socket (``socket.socketpair(AF_UNIX, SOCK
 3. it double-forks, so the chainlet is re-parented to the nearest child subreaper (the
    supervisor, which sees its exit code), and answers ``{"pid": <chainlet pid>}`` or
    ``{"error": "..."}``;
-4. it exits when the supervisor closes its end (or dies).
+4. it exits when the supervisor closes its end (or dies, even before this process is ready).
+
+The supervisor may start it itself, or adopt one its launcher started beside it (so that these
+imports overlap the supervisor's own; see `targets.local.launcher`): either way this process is the
+supervisor's child, which is what makes the double fork re-parent chainlets to the supervisor.
 
 The chainlet itself resets signals, takes the log file as stdout/stderr, takes the request's
 environment (the runtime contract inline, with the descriptors' numbers in this process) and
@@ -30,6 +34,7 @@ import gc
 import importlib
 import json
 import os
+import select
 import signal
 import socket
 import sys
@@ -44,8 +49,8 @@ FORK_SERVER_FLAG = "--fork-server"
 #: Descriptors attached to a request, in this order.
 FDS_PER_REQUEST = 3
 MAX_MESSAGE_BYTES = 1 << 20
-#: What every chainlet imports: loaded before forking, shared by all. Optional ones (an extra not
-#: installed) are skipped. User code is never imported here.
+#: What every chainlet imports: loaded before the server says it is ready, shared by all. Optional
+#: ones (an extra not installed) are skipped. User code is never imported here.
 PRELOAD = (
     "infra_chains",
     "infra_chains.serving.runtime",
@@ -56,8 +61,12 @@ PRELOAD = (
     "concurrent.futures.thread",
     "encodings.idna",
     "pydantic.type_adapter",
-    "aiohttp",
 )
+#: What only some chainlets import (aiohttp: the stubs' https and fallback transport), loaded once
+#: the server has been idle for `IDLE_PRELOAD_SEC`: shared by chainlets forked after that, yet
+#: not on a push's critical path (aiohttp alone is ~0.1 s, a quarter of this server's start-up).
+PRELOAD_WHEN_IDLE = ("aiohttp",)
+IDLE_PRELOAD_SEC = 1.0
 
 
 class ForkRequest(pydantic.BaseModel):
@@ -73,11 +82,12 @@ class ForkRequest(pydantic.BaseModel):
     contract_json: str
 
 
-def preload() -> None:
-    """Import what every chainlet imports (`PRELOAD`), so that it is shared, not per chainlet."""
-    for module in PRELOAD:
+def preload(modules: tuple[str, ...] = PRELOAD) -> None:
+    """Import what chainlets import (`PRELOAD`), so that it is shared, not per chainlet."""
+    for module in modules:
         with contextlib.suppress(ImportError):
             importlib.import_module(module)
+    gc.freeze()  # modules and their objects: never scanned again, so never copied by the GC
 
 
 def serve_forks(control: socket.socket) -> Callable[[], int] | None:
@@ -88,10 +98,19 @@ def serve_forks(control: socket.socket) -> Callable[[], int] | None:
     flushed streams), outside this loop.
     """
     preload()
-    gc.freeze()  # modules and their objects: never scanned again, so never copied by the GC
-    control.sendall(json.dumps({"ready": True}).encode())
+    try:
+        control.sendall(json.dumps({"ready": True}).encode())
+    except OSError:  # the supervisor died (or never started) while this process imported
+        return None
+    idle_preload: tuple[str, ...] = PRELOAD_WHEN_IDLE
     while True:
-        data, fds, _, _ = socket.recv_fds(control, MAX_MESSAGE_BYTES, FDS_PER_REQUEST)
+        if idle_preload and not select.select([control], [], [], IDLE_PRELOAD_SEC)[0]:
+            preload(idle_preload)
+            idle_preload = ()
+        try:
+            data, fds, _, _ = socket.recv_fds(control, MAX_MESSAGE_BYTES, FDS_PER_REQUEST)
+        except OSError:  # the supervisor's end is gone: as good as a hang-up
+            return None
         if not data:
             for fd in fds:
                 os.close(fd)
@@ -110,7 +129,10 @@ def serve_forks(control: socket.socket) -> Callable[[], int] | None:
             reply = {"pid": pid}
         for fd in fds:
             os.close(fd)
-        control.sendall(json.dumps(reply).encode())
+        try:
+            control.sendall(json.dumps(reply).encode())
+        except OSError:
+            return None
 
 
 def _double_fork() -> int:

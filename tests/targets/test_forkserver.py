@@ -1,13 +1,16 @@
 """Chainlets forked from the chain's fork server: they serve, the supervisor reaps them and sees
 their exit codes, they come back after a SIGKILL, the fork server's own death is survived, and
 nothing is left running after ``down`` (or after the supervisor dies and the chain is pushed again).
-Real processes on loopback."""
+The fork server is started by push's launcher beside the supervisor, which adopts it; one whose
+supervisor never comes up exits. Real processes on loopback."""
 
 from __future__ import annotations
 
 import os
 import pathlib
 import signal
+import socket
+import sys
 import textwrap
 import time
 from collections.abc import Callable
@@ -17,7 +20,9 @@ import pytest
 import infra_chains as chains
 from infra_chains.framework.loading import load_entrypoint
 from infra_chains.serving.forkserver import FORK_SERVER_FLAG
-from infra_chains.targets.local import LocalTarget
+from infra_chains.targets.local import LocalTarget, forkserver, launcher
+from infra_chains.targets.local.forkserver import ForkServer, ForkServerError
+from infra_chains.targets.local.processes import ADOPT_FORK_SERVER_OPTION
 from infra_chains.targets.local.state import ChainletState, pid_alive
 
 CHAIN = '''
@@ -262,3 +267,76 @@ def test_the_fork_server_can_be_turned_off(
     for c in state.chainlets:
         assert c.pid is not None and FORK_SERVER_FLAG not in cmdline(c.pid)
     assert sorted(children(state.supervisor_pid)) == sorted(c.pid for c in state.chainlets if c.pid)
+
+
+@pytest.mark.servers
+def test_the_fork_server_started_beside_the_supervisor_is_adopted(
+    tmp_path: pathlib.Path, local_target: LocalTarget
+) -> None:
+    service = push(tmp_path, local_target, "adopted")
+    state = local_target.service("adopted").state()
+    pids = {c.pid for c in state.chainlets if c.pid}
+    server = fork_server(state.supervisor_pid, pids)
+    # The launcher started it and named it on the supervisor's command line; the supervisor
+    # forked the chainlets from that one (it did not start another).
+    argv = cmdline(state.supervisor_pid)
+    assert argv[argv.index(ADOPT_FORK_SERVER_OPTION) + 1] == str(server)
+    log = service.chain_dir.supervisor_log.read_text()
+    assert f"fork server adopted (pid {server})" in log
+    assert "fork server started" not in log
+    # Once idle it loads what only some chainlets use, for those forked later to share.
+    wait_for("aiohttp preloaded", lambda: "aiohttp" in pathlib.Path(f"/proc/{server}/maps").read_text(), 15.0)
+    assert service.run_remote({"text": "hi"}) == "HI contract:yes"
+
+
+FAKE_SUPERVISOR = '''
+import pathlib, socket, sys
+# argv: <pid file> <wait: 1|0> --fork-server <pid> <fd> (as the launcher appends them)
+control = socket.socket(fileno=int(sys.argv[5]))
+if sys.argv[2] == "1":
+    control.recv(100)  # the fork server is ready
+pathlib.Path(sys.argv[1]).write_text(sys.argv[4])
+'''
+
+
+@pytest.mark.servers
+@pytest.mark.parametrize("after_ready", [False, True], ids=["while-importing", "once-ready"])
+def test_a_fork_server_whose_supervisor_dies_exits_too(tmp_path: pathlib.Path, after_ready: bool) -> None:
+    chain_dir = tmp_path / "chains" / "nosupervisor"
+    chain_dir.mkdir(parents=True)
+    pid_file, log = tmp_path / "fork-server.pid", tmp_path / "launch.log"
+    python = sys.executable
+    code = launcher.launch(
+        python, [python, "-c", FAKE_SUPERVISOR, str(pid_file), "1" if after_ready else "0"],
+        forkserver.command(python, str(chain_dir)), log=log, cwd=chain_dir,
+        env=dict(os.environ), timeout_sec=15.0,
+    )
+    assert code == 0
+    wait_for("the fake supervisor ran", lambda: pid_file.exists() and pid_file.read_text() != "", 15.0)
+    server = int(pid_file.read_text())
+    wait_for("the orphaned fork server exited", lambda: not pid_alive(server), 15.0)
+    assert not [p for p in processes_of(chain_dir) if pid_alive(p)]
+    assert "Traceback" not in log.read_text()  # a quiet exit, not a crash
+
+
+def processes_of(chain_dir: pathlib.Path) -> list[int]:
+    found = []
+    for entry in pathlib.Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if str(chain_dir).encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def test_adopting_a_process_that_is_not_a_child_is_refused() -> None:
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    fd = ours.detach()
+    with pytest.raises(ForkServerError, match="not a fork server this process started"):
+        ForkServer.adopt(sys.executable, os.getppid(), fd)
+    with pytest.raises(OSError):
+        os.fstat(fd)  # closed: the other end sees a hang-up
+    assert theirs.recv(10) == b""
+    theirs.close()

@@ -24,7 +24,7 @@ import infra_chains as chains
 from infra_chains.framework.loading import load_entrypoint
 from infra_chains.targets.local import LocalTarget
 from infra_chains.targets.local.state import ChainDir, ChainletState, DesiredState, write_atomic
-from infra_chains.targets.local.supervisor import Backoff
+from infra_chains.targets.local.supervisor import Backoff, main
 
 CHAIN = '''
 import infra_chains as chains
@@ -68,6 +68,13 @@ def test_backoff_doubles_is_capped_and_resets_after_a_healthy_period() -> None:
     assert [backoff.after_crash(up_for_sec=1.0) for _ in range(5)] == [0.5, 1.0, 2.0, 4.0, 4.0]
     assert backoff.after_crash(up_for_sec=61.0) == 0.5  # up a healthy minute: quick again
     assert backoff.after_crash(up_for_sec=1.0) == 1.0
+
+
+@pytest.mark.parametrize("argv", [[], ["dir", "--fork-server", "12"], ["dir", "--fork-server", "x", "3"],
+                                  ["dir", "--other", "12", "3"]])
+def test_a_bad_command_line_is_a_usage_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    assert "usage:" in capsys.readouterr().err
 
 
 # -- a running chain under load ----------------------------------------------------------------

@@ -1,8 +1,9 @@
 """The supervisor's side of the fork server (`infra_chains.serving.forkserver`).
 
-The supervisor starts one fork server per chain and asks it for each chainlet incarnation; the
-chainlet is forked from a process that already imported the runtime, so it starts faster and
-shares those pages with its siblings. The supervisor stays the chainlets' parent in the sense
+The supervisor has one fork server per chain (its launcher starts it beside the supervisor, which
+adopts it: `ForkServer.adopt`; or the supervisor starts one: `ForkServer.start`) and asks it for
+each chainlet incarnation; the chainlet is forked from a process that already imported the
+runtime, so it starts faster and shares those pages with its siblings. The supervisor stays the chainlets' parent in the sense
 that matters: it is a *child subreaper* (``prctl(PR_SET_CHILD_SUBREAPER)``), the fork server
 double-forks, so every chainlet is re-parented to the supervisor, which reaps it and so sees its
 exit code. Only the reaper may signal a pid safely (a reaped pid can be recycled), and it is the
@@ -16,8 +17,6 @@ did before, and starts a fresh fork server for the next ones.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import json
 import os
 import signal
@@ -56,6 +55,9 @@ class ChildProcess(Protocol):
 
 def become_subreaper() -> bool:
     """Make orphaned descendants of this process its children (Linux); False where unsupported."""
+    import ctypes  # here: the local target imports this module on every push, ctypes not needed
+    import ctypes.util
+
     name = ctypes.util.find_library("c")
     try:
         libc = ctypes.CDLL(name, use_errno=True)
@@ -106,15 +108,21 @@ class ForkedProcess:
 
 
 class ForkServer:
-    """One fork server process and its control socket."""
+    """One fork server process (a child of this process) and its control socket."""
 
-    def __init__(self, python: str, chain_dir: str, env: Mapping[str, str]) -> None:
+    def __init__(self, python: str, process: ChildProcess, control: socket.socket) -> None:
         self.python = python
+        self.process = process
+        self._sock = control
+        self._ready = False
+
+    @classmethod
+    def start(cls, python: str, chain_dir: str, env: Mapping[str, str]) -> ForkServer:
+        """Start a fork server for the chain in ``chain_dir`` (named on its command line)."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
-            self.process = subprocess.Popen(
-                [python, "-m", "infra_chains.serve", FORK_SERVER_FLAG, chain_dir,
-                 str(theirs.fileno())],
+            process = subprocess.Popen(
+                [*command(python, chain_dir), str(theirs.fileno())],
                 stdin=subprocess.DEVNULL, env={**env, "PYTHONUNBUFFERED": "1"},
                 close_fds=True, pass_fds=(theirs.fileno(),),
             )
@@ -123,8 +131,24 @@ class ForkServer:
             raise
         finally:
             theirs.close()
-        self._sock = ours
-        self._ready = False
+        return cls(python, process, ours)
+
+    @classmethod
+    def adopt(cls, python: str, pid: int, control_fd: int) -> ForkServer:
+        """Take over a fork server that this process's launcher started (`command`) before it
+        exec'd this program: it is this process's child, its control socket is ``control_fd``.
+
+        Raises `ForkServerError` when ``pid`` is not a child of this process (it could then be
+        neither reaped nor signalled safely); ``control_fd`` is closed in that case.
+        """
+        control = socket.socket(fileno=control_fd)
+        process = ForkedProcess(pid)
+        try:
+            os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            control.close()
+            raise ForkServerError(f"pid {pid} is not a fork server this process started") from None
+        return cls(python, process, control)
 
     @property
     def pid(self) -> int:
@@ -174,6 +198,13 @@ class ForkServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+def command(python: str, chain_dir: str) -> list[str]:
+    """The fork server's command line, but for the control socket's descriptor number (appended
+    by whoever creates the socket). It names the chain directory: that is how
+    `targets.local.processes` recognises the fork server and the chainlets forked from it."""
+    return [python, "-m", "infra_chains.serve", FORK_SERVER_FLAG, chain_dir]
 
 
 def reap_strays(known: Callable[[int], bool]) -> list[tuple[int, int]]:

@@ -24,6 +24,11 @@ from infra_chains.serving.forkserver import FORK_SERVER_FLAG
 from infra_chains.targets.local.state import ChainDir, pid_alive
 
 SUPERVISOR_MODULE = "infra_chains.targets.local.supervisor"
+#: The supervisor's option naming the fork server its launcher started: ``<pid> <control fd>``.
+ADOPT_FORK_SERVER_OPTION = "--fork-server"
+#: Set to "0" in push's environment to start chainlets as new interpreters, not forked (to
+#: compare, or to rule the fork server out); passes the supervisor's environment allow-list.
+FORK_SERVER_ENV = "INFRA_CHAINS_FORK_SERVER"
 _RUNTIME_MARK = b"infra_chains.serve"
 _FORK_SERVER_MARK = FORK_SERVER_FLAG.encode()
 _POLL_SEC = 0.05

@@ -21,7 +21,9 @@ serving; only this process writes ``state.json``. The mechanisms are the chain's
   so forked chainlets are still its children (it reaps them and sees their exit codes). If the
   fork server fails, that chainlet starts as a new interpreter and a fresh fork server follows.
   ``INFRA_CHAINS_FORK_SERVER=0`` in push's environment starts every chainlet as a new
-  interpreter instead (to compare, or to rule the fork server out).
+  interpreter instead (to compare, or to rule the fork server out). Push's launcher starts the
+  fork server beside this process (``--fork-server <pid> <fd>``: adopted), so that its imports
+  overlap this process's own instead of following them.
 - On SIGTERM it stops every chainlet gracefully (dependents first) and exits.
 
 Run as ``python -m infra_chains.targets.local.supervisor <chain dir>``; push starts it, detached.
@@ -54,6 +56,7 @@ from infra_chains.targets.local.forkserver import (
     become_subreaper,
     reap_strays,
 )
+from infra_chains.targets.local.processes import ADOPT_FORK_SERVER_OPTION, FORK_SERVER_ENV
 from infra_chains.targets.local.state import (
     ChainDir,
     ChainletState,
@@ -86,8 +89,6 @@ DRAIN_KILL_AFTER_SEC = 60.0
 BACKLOG = 2048
 #: A fork server that died is started again at most this often (meanwhile: new interpreters).
 FORK_SERVER_RESTART_SEC = 5.0
-#: Set to "0" to start chainlets as new interpreters (passes the supervisor's env allow-list).
-FORK_SERVER_ENV = "INFRA_CHAINS_FORK_SERVER"
 
 
 @dataclasses.dataclass
@@ -157,7 +158,7 @@ class _Chainlet:
 
 class Supervisor:
     def __init__(self, chain_dir: ChainDir, liveness: probe.ProbePolicy = probe.LIVENESS,
-                 fork: bool = True) -> None:
+                 fork: bool = True, fork_server: ForkServer | None = None) -> None:
         self.dir = chain_dir
         self.liveness = liveness
         self.chainlets: dict[str, _Chainlet] = {}
@@ -165,8 +166,10 @@ class Supervisor:
         self.generation = 0
         self._draining: list[tuple[ChildProcess, float]] = []
         self._fork = fork
-        self._forks: ForkServer | None = None
-        self._forks_started = -FORK_SERVER_RESTART_SEC
+        #: Adopted from the launcher, which started it beside this process: it imported the
+        #: runtime while this process did its own imports.
+        self._forks: ForkServer | None = fork_server
+        self._forks_started = time.monotonic() if fork_server else -FORK_SERVER_RESTART_SEC
         self._probes = concurrent.futures.ThreadPoolExecutor(64, thread_name_prefix="probe")
         self._reload = True
         self._stop = False
@@ -191,6 +194,10 @@ class Supervisor:
         if self._fork and not become_subreaper():
             logger.warning("cannot become a child subreaper; chainlets start as new interpreters")
             self._fork = False
+        if self._forks is not None:
+            logger.info("fork server adopted (pid %d)", self._forks.pid)
+            if not self._fork:
+                self._stop_fork_server()
         self._start_fork_server(sys.executable)  # it imports while we read the desired state
         try:
             while not self._stop:
@@ -204,7 +211,7 @@ class Supervisor:
                 self._watch_fork_server()
                 if self._dirty:
                     self._write_state()
-                self._wake.wait(POLL_INTERVAL_SEC)
+                self._wake.wait(self._idle_sec(time.monotonic()))
                 self._wake.clear()
             self._stop_all()
             self._write_state()
@@ -214,6 +221,14 @@ class Supervisor:
             self._probes.shutdown(wait=False, cancel_futures=True)
         logger.info("supervisor %d stopped", os.getpid())
         return 0
+
+    def _idle_sec(self, now: float) -> float:
+        """How long the main loop may sleep: until the next readiness probe is due, at most
+        `POLL_INTERVAL_SEC` (a probe's answer and a signal wake it anyway). A starting chainlet
+        is re-probed `READY_PROBE_INTERVAL_SEC` after a "not yet", not a whole period later."""
+        due = [c.candidate.next_probe_at for c in self.chainlets.values()
+               if c.candidate is not None and c.candidate.pending is None]
+        return max(0.0, min([POLL_INTERVAL_SEC, *(at - now for at in due)]))
 
     def _reconcile(self) -> None:
         desired = self.dir.read_desired()
@@ -324,12 +339,13 @@ class Supervisor:
     # -- the fork server ---------------------------------------------------------------------
     def _start_fork_server(self, python: str) -> None:
         now = time.monotonic()
-        if not self._fork or now - self._forks_started < FORK_SERVER_RESTART_SEC:
+        if (not self._fork or self._forks is not None
+                or now - self._forks_started < FORK_SERVER_RESTART_SEC):
             return
         self._forks_started = now
         env = {k: v for k, v in os.environ.items() if k not in (CONTRACT_FILE_ENV, CONTRACT_JSON_ENV)}
         try:
-            self._forks = ForkServer(python, str(self.dir.path), env)
+            self._forks = ForkServer.start(python, str(self.dir.path), env)
         except OSError as exc:
             logger.warning("cannot start the fork server (%s); chainlets start as new "
                            "interpreters", exc)
@@ -592,16 +608,27 @@ def _cannot_start(spec: DesiredChainlet, exc: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``<chain dir> [--fork-server <pid> <control fd>]``; the option names a fork server the
+    launcher started as this process's child (`targets.local.target`), to adopt."""
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m infra_chains.targets.local.supervisor <chain dir>", file=sys.stderr)
+    adopt = args[1:] if len(args) == 4 and args[1] == ADOPT_FORK_SERVER_OPTION else None
+    if len(args) != 1 and not (adopt and adopt[1].isdigit() and adopt[2].isdigit()):
+        print("usage: python -m infra_chains.targets.local.supervisor <chain dir> "
+              f"[{ADOPT_FORK_SERVER_OPTION} <pid> <control fd>]", file=sys.stderr)
         return 2
     path = pathlib.Path(args[0])
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
     )
     chain_dir = ChainDir(path.name, root=path.parent.parent)
-    return Supervisor(chain_dir, fork=os.environ.get(FORK_SERVER_ENV, "1") != "0").run()
+    fork_server = None
+    if adopt is not None:
+        try:
+            fork_server = ForkServer.adopt(sys.executable, int(adopt[1]), int(adopt[2]))
+        except (ForkServerError, OSError) as exc:
+            logger.warning("cannot adopt the launcher's fork server (%s); starting another", exc)
+    fork = os.environ.get(FORK_SERVER_ENV, "1") != "0"
+    return Supervisor(chain_dir, fork=fork, fork_server=fork_server).run()
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ import pathlib
 import secrets as secrets_module
 import shutil
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
@@ -50,7 +49,7 @@ from infra_chains.targets.base import (
 )
 from infra_chains.targets.assets import check_mount_locations, default_asset_cache_dir
 from infra_chains.targets.contracts import AssetDirs, predict_url, runtime_contract
-from infra_chains.targets.local import processes, snapshot
+from infra_chains.targets.local import forkserver, launcher, processes, snapshot
 from infra_chains.targets.local.environ import supervisor_environment
 from infra_chains.targets.local.logs import follow_logs
 from infra_chains.targets.ports import choose_ports
@@ -69,15 +68,12 @@ from infra_chains.targets.local.state import (
 from infra_chains.targets.secrets import read_or_create_private, resolve_secrets, write_secret_files
 
 LOG_TAIL_LINES = 30
-_DAEMON_LAUNCHER = (
-    "import os, sys\n"
-    "if os.fork() == 0:\n"
-    "    os.setsid()\n"
-    "    os.execv(sys.argv[1], sys.argv[1:])\n"
-)
 #: How long a supervisor may take to pick up a new desired state before push gives up on it.
 SUPERVISOR_START_SEC = 15.0
 _POLL_SEC = 0.05
+#: How often push reads the supervisor's state while it waits (a small file: cheap to read, and
+#: the wait ends that much sooner after the last chainlet is ready).
+_READY_POLL_SEC = 0.02
 
 
 class LocalChainService(ChainService):
@@ -317,25 +313,19 @@ class LocalTarget(Target):
         )
 
     def _spawn_supervisor(self, chain_dir: ChainDir) -> None:
-        command = [self._python, "-m", processes.SUPERVISOR_MODULE, str(chain_dir.path)]
-        with open(chain_dir.supervisor_log, "ab") as log:
-            # A stdlib-only launcher forks, the child starts a session of its own and becomes
-            # the supervisor, and the launcher exits at once: push holds no child process, the
-            # supervisor outlives the terminal, and one killpg stops it with its chainlets.
-            # (Daemonizing inside the supervisor would make push wait for its imports, ~0.3 s.)
-            # The environment is an allow-list (environ.py): the shell's credentials stay there.
-            # The working directory is the chain's own, which outlives any workspace edit.
-            launcher = subprocess.run(
-                [self._python, "-c", _DAEMON_LAUNCHER, *command],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                close_fds=True,
-                cwd=chain_dir.path,
-                env=supervisor_environment(),
-                timeout=SUPERVISOR_START_SEC,
-            )
-        if launcher.returncode != 0:
+        # Detached, in a session of its own, with the fork server beside it (launcher.py). The
+        # environment is an allow-list (environ.py): the shell's credentials stay there. The
+        # working directory is the chain's own, which outlives any workspace edit.
+        env = supervisor_environment()
+        fork = env.get(processes.FORK_SERVER_ENV, "1") != "0"
+        code = launcher.launch(
+            self._python,
+            [self._python, "-m", processes.SUPERVISOR_MODULE, str(chain_dir.path)],
+            forkserver.command(self._python, str(chain_dir.path)) if fork else None,
+            log=chain_dir.supervisor_log, cwd=chain_dir.path, env=env,
+            timeout_sec=SUPERVISOR_START_SEC,
+        )
+        if code != 0:
             raise DeploymentError(_supervisor_failure(chain_dir))
 
     def _wait_ready(
@@ -367,7 +357,7 @@ class LocalTarget(Target):
                     f"Chain {desired.chain_name!r} was not ready within "
                     f"{desired.ready_timeout_sec:.0f}s; see `infra-chains logs {desired.chain_name}`."
                 )
-            time.sleep(_POLL_SEC)
+            time.sleep(_READY_POLL_SEC)
 
     # -- the rest ----------------------------------------------------------------------------
     def service(self, chain_name: str) -> LocalChainService:
