@@ -182,6 +182,13 @@ class _Server(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         self._stop_accepting()
         self._app.closing = True  # every response now says `Connection: close`
+        # A websocket session never turns idle, so the drain would wait out the grace period for
+        # it: its client is told now instead (1012, service restart) and reconnects to the next.
+        websocket_protocol = self.config.ws_protocol_class
+        if websocket_protocol is not None:
+            for connection in list(self.server_state.connections):
+                if isinstance(connection, websocket_protocol):
+                    connection.shutdown()
         loop = asyncio.get_running_loop()
         started = loop.time()
         await drain.drain_connections(

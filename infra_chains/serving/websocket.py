@@ -20,7 +20,9 @@ session ends.
   and the client's close code reaches the handler as `WebSocketDisconnect.code`.
 - Sessions are not counted against ``predict_concurrency`` (nor in truss-chains): a session lasts
   as long as its client wants, and would hold a slot meant for requests. When the process drains,
-  open sessions get the grace period, then uvicorn closes them with 1012 (service restart).
+  open sessions are closed at once with 1012 (service restart; `runtime`): a session cannot move
+  to the next incarnation, so its client had better reconnect now than at the end of the grace
+  period, which ``run_remote`` still has to finish (it sees `WebSocketDisconnect` with 1012).
 """
 
 from __future__ import annotations

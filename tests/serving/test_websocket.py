@@ -271,3 +271,22 @@ def test_paths_and_plain_http(chain: tuple[ChainletProcess, ChainletProcess], se
     plain = serve("socket_chain:Plain", name="Plain")
     status, _ = refusal(plain, {})
     assert status == 404
+
+
+def test_a_draining_server_closes_its_sessions_with_1012(serve: Serve) -> None:
+    # A session never turns idle, so the drain would wait out the whole grace period for it;
+    # instead its client is told at once (1012: service restart) and reconnects to the next one.
+    server = serve("socket_chain:Socket", name="Socket", graceful_shutdown_sec=30,
+                   dependencies={"Upper": "http://127.0.0.1:9"})
+
+    async def body(ws: ClientConnection) -> int:
+        await ws.send("ping")
+        assert await ws.recv() == "echo:ping"
+        server.terminate()
+        with pytest.raises(ConnectionClosed) as info:
+            await asyncio.wait_for(ws.recv(), 15)
+        assert info.value.rcvd is not None
+        return info.value.rcvd.code
+
+    assert session(server, body, headers={}) == 1012
+    assert server.process is not None and server.process.wait(15) == 0
