@@ -12,10 +12,19 @@ from typing import Any, TypeVar, cast
 import pydantic
 
 from infra_chains._config_model import config_value_error
+from infra_chains.errors import ChainsRuntimeError
 from infra_chains.framework.unsupported import raise_unsupported, unsupported_reason
 from infra_chains.public_types import DeploymentContext, RPCOptions
 
 T = TypeVar("T")
+
+
+class NotInjectedError(ChainsRuntimeError, AttributeError):
+    """A marker was used as the object it stands for: it was never injected.
+
+    A `ChainsRuntimeError`, as truss-chains raises, and an ``AttributeError``, so ``hasattr`` and
+    ``getattr(marker, name, default)`` keep their meaning for code that probes objects.
+    """
 
 
 class DependencyMarker:
@@ -29,9 +38,11 @@ class DependencyMarker:
 
     def __getattr__(self, item: str) -> Any:
         name = getattr(self.chainlet_cls, "__name__", repr(self.chainlet_cls))
-        raise AttributeError(
-            f"`{name}` was not injected: `depends({name})` is only a marker. Instantiate the chain "
-            "inside `chains.run_local()` or deploy it with `chains.push(...)`."
+        raise NotInjectedError(
+            f"`{name}` was not injected: `chains.depends({name})` is only a marker, used here "
+            f"(`.{item}`) as if it were the dependency. Use it only as the default of an "
+            f"`__init__` argument (`dep: {name} = chains.depends({name})`) and instantiate the "
+            "chain inside `chains.run_local()`, or deploy it with `chains.push(...)`."
         )
 
     def __repr__(self) -> str:
@@ -45,9 +56,12 @@ class ContextMarker:
     __slots__ = ()
 
     def __getattr__(self, item: str) -> Any:
-        raise AttributeError(
-            "The DeploymentContext was not injected: `depends_context()` is only a marker. "
-            "Instantiate the chain inside `chains.run_local()` or deploy it."
+        raise NotInjectedError(
+            "The DeploymentContext was not injected: `chains.depends_context()` is only a marker, "
+            f"used here (`.{item}`) as if it were the context. Use it only as the default of the "
+            "trailing `__init__` argument (`context: chains.DeploymentContext = "
+            "chains.depends_context()`) and instantiate the chain inside `chains.run_local()`, or "
+            "deploy it."
         )
 
     def __repr__(self) -> str:

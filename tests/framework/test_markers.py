@@ -71,6 +71,26 @@ def test_uninjected_dependency_explains_itself() -> None:
     assert repr(marker).startswith("depends(Dep, ")
 
 
+def test_uninjected_markers_raise_chains_runtime_error_as_truss_chains_does() -> None:
+    # truss-chains: "`chains.depends(Chainlet1)` was used, but not as an argument to the
+    # `__init__`" is a ChainsRuntimeError; it stays an AttributeError for hasattr/getattr.
+    class InlinedDepends(chains.ChainletBase):
+        def __init__(self) -> None:
+            self.dep = chains.depends(Dep)
+
+        def run_remote(self) -> str:
+            return str(self.dep.run_remote())
+
+    with chains.run_local():
+        chain = InlinedDepends()
+        with pytest.raises(chains.ChainsRuntimeError, match=r"chains.depends\(Dep\)` is only a marker"):
+            chain.run_remote()
+    with pytest.raises(chains.ChainsRuntimeError, match="depends_context\\(\\)` is only a marker"):
+        chains.depends_context().secrets  # noqa: B018
+    assert not hasattr(chains.depends(Dep), "run_remote")
+    assert getattr(chains.depends_context(), "secrets", None) is None
+
+
 def test_uninjected_context_explains_itself() -> None:
     marker = chains.depends_context()
     with pytest.raises(AttributeError, match="DeploymentContext was not injected"):
