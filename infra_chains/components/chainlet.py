@@ -14,13 +14,17 @@ Children (each ``parent=self``, named ``<component name>-<role>``):
 - ``-deployment`` and ``-service``: named by the chainlet's DNS label (deterministic URLs);
 - ``-network-policy``: only the chain's own pods reach a chainlet's port; the entrypoint's is open
   (its callers are outside the chain);
-- ``-hpa`` when the stack sets autoscaling, ``-pdb`` when more than one replica may run.
+- ``-hpa`` when the stack sets autoscaling, ``-pdb`` when more than one replica may run;
+- ``-assets``: a PersistentVolumeClaim for the fetched assets when the chainlet has some and the
+  stack names ``assets_storage_class`` (otherwise an emptyDir); the rollout's deadlines grow by
+  ``assets_fetch_timeout_sec``, the init container's allowance.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import pathlib
 from collections.abc import Mapping
 from typing import Any, cast
@@ -37,7 +41,7 @@ from infra_chains.components.settings import StackSettings
 from infra_chains.plan.models import ChainletSpec, ChainPlan
 from infra_chains.serving.contract import RuntimeContract
 from infra_chains.targets.access import CHAIN_TOKEN_FILE, with_chain_access
-from infra_chains.targets.contracts import runtime_contract
+from infra_chains.targets.contracts import AssetDirs, runtime_contract
 
 TYPE_TOKEN = "infra-chains:index:Chainlet"
 #: The platform images are built for (the nodes GPU pools and most clusters run).
@@ -95,10 +99,14 @@ class Chainlet(pulumi.ComponentResource):
 
         image_ref, pull_policy = self._image(name, args, label, child)
         contract = _contract(args, label)
+        data = {pod.CONTRACT_KEY: contract.model_dump_json(indent=2)}
+        if contract.assets:  # the init container's items file
+            data[pod.ASSET_ITEMS_KEY] = json.dumps(
+                [m.item.model_dump(mode="json", exclude_none=True) for m in contract.assets], indent=2)
         config_map = k8s.core.v1.ConfigMap(
             f"{name}-contract",
             metadata={"namespace": namespace, "labels": labels},
-            data={pod.CONTRACT_KEY: contract.model_dump_json(indent=2)},
+            data=data,
             opts=child,
         )
         secret_name: pulumi.Output[str] | None = None
@@ -115,6 +123,7 @@ class Chainlet(pulumi.ComponentResource):
             spec.compute.gpu, chainlet=spec.name,
             node_selectors=settings.gpu_node_selectors, tolerations=settings.gpu_tolerations,
         )
+        assets = self._assets(name, args, contract, labels, child)
         autoscaling = settings.autoscaling.get(spec.name)
         replicas = pod.replica_count(spec, settings.replicas)
         deployment_spec: dict[str, Any] = {
@@ -128,13 +137,17 @@ class Chainlet(pulumi.ComponentResource):
                     scheduling=scheduling, contract_config_map=config_map.metadata.name,
                     secret_name=secret_name, token_secret_name=args.token_secret_name,
                     startup_timeout_sec=settings.startup_timeout_sec,
-                    graceful_shutdown_sec=contract.graceful_shutdown_sec,
+                    graceful_shutdown_sec=contract.graceful_shutdown_sec, assets=assets,
                 ),
             },
         }
+        allowance = settings.startup_timeout_sec
+        if assets is not None:  # the init container's fetch comes before the startup probe
+            allowance += settings.assets_fetch_timeout_sec
+            deployment_spec["progress_deadline_seconds"] = allowance + ROLLOUT_MARGIN_SEC
         if autoscaling is None:  # with an HPA, the HPA owns the count (Pulumi must not reset it)
             deployment_spec["replicas"] = replicas
-        rollout = f"{settings.startup_timeout_sec + ROLLOUT_MARGIN_SEC}s"
+        rollout = f"{allowance + ROLLOUT_MARGIN_SEC}s"
         named: dict[str, Any] = {"name": label, "namespace": namespace, "labels": labels}
         k8s.apps.v1.Deployment(
             f"{name}-deployment",
@@ -195,6 +208,32 @@ class Chainlet(pulumi.ComponentResource):
             "image_hash": self.image_hash, "deployment_hash": self.deployment_hash,
         })
 
+    def _assets(
+        self, name: str, args: ChainletArgs, contract: RuntimeContract, labels: Mapping[str, str],
+        child: pulumi.ResourceOptions,
+    ) -> pod.PodAssets | None:
+        """The pod's asset volume and mounts; a claim when the stack names a storage class."""
+        if not contract.assets:
+            return None
+        settings = args.settings
+        claim_name: pulumi.Output[str] | None = None
+        if settings.assets_storage_class is not None:
+            claim = k8s.core.v1.PersistentVolumeClaim(
+                f"{name}-assets",
+                metadata={"namespace": settings.namespace, "labels": dict(labels)},
+                spec={
+                    "access_modes": [settings.assets_access_mode],
+                    "storage_class_name": settings.assets_storage_class,
+                    "resources": {"requests": {"storage": settings.assets_volume_size}},
+                },
+                opts=child,
+            )
+            claim_name = claim.metadata.name
+        return pod.PodAssets(
+            mounts=contract.assets, python=ChainletLayout.in_image(args.spec.image).python_executable,
+            claim_name=claim_name, size=settings.assets_volume_size,
+        )
+
     def _image(
         self, name: str, args: ChainletArgs, label: str, child: pulumi.ResourceOptions
     ) -> tuple[pulumi.Input[str], str]:
@@ -225,6 +264,7 @@ def _contract(args: ChainletArgs, label: str) -> RuntimeContract:
     made = runtime_contract(
         plan, spec, ChainletLayout.in_image(spec.image), base_urls=base_urls, port=pod.PORT,
         host="0.0.0.0", secrets_dir=pathlib.Path(pod.SECRETS_DIR) if spec.secret_keys else None,
+        assets=AssetDirs(pathlib.Path(pod.ASSET_CACHE_DIR), in_place=True),
     )
     hosts = pod.service_hosts(label, namespace)
     if spec.is_entrypoint:

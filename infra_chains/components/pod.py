@@ -11,13 +11,18 @@ Pure functions (no Pulumi resources), so every choice is one readable place:
 - probes mirror the local supervisor: ``/readyz`` gates traffic, ``/healthz`` restarts a hung
   process, a startup probe on ``/readyz`` allows ``startup_timeout_sec`` for model loads;
 - a GPU chainlet rolls out with ``maxSurge: 0`` (an update never needs twice the GPUs), a CPU one
-  with ``maxUnavailable: 0`` (no capacity dip).
+  with ``maxUnavailable: 0`` (no capacity dip);
+- assets (docs/assets.md) are fetched by an init container running ``python -m
+  infra_chains.fetch`` on the chainlet's own image into the ``assets`` volume (an emptyDir, or a
+  claim when the stack names a storage class); the serving container mounts each cache entry
+  read-only at the path the chainlet reads (``subPath``), so it starts with the files present.
 
 Dicts are pulumi-kubernetes' input dicts (snake_case keys; Pulumi sends them camelCase).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -26,7 +31,7 @@ from infra_chains.build.dockerfile import USER_ID, USER_NAME
 from infra_chains.components.gpu import GpuScheduling
 from infra_chains.plan.models import ChainletSpec, ComputeSpec
 from infra_chains.plan.names import kebab
-from infra_chains.serving.contract import CONTRACT_FILE_ENV
+from infra_chains.serving.contract import CONTRACT_FILE_ENV, AssetMount
 from infra_chains.serving.probe import LIVENESS
 
 if TYPE_CHECKING:
@@ -47,6 +52,11 @@ TOKEN_DIR = f"{RUN_DIR}/chain"
 SECRET_FILE_MODE = 0o440
 #: Seconds a pod gets beyond the runtime's own drain bound before it is killed.
 TERMINATION_MARGIN_SEC = 15
+#: Assets: the fetcher's cache (the `assets` volume), the items file (a contract ConfigMap key).
+ASSET_CACHE_DIR = "/var/cache/infra-chains/assets"
+ASSETS_VOLUME = "assets"
+ASSET_ITEMS_KEY = "assets.json"
+FETCH_CONTAINER_NAME = "fetch-assets"
 READINESS_PERIOD_SEC = 2
 STARTUP_PERIOD_SEC = 5
 LABEL_VALUE_MAX = 63
@@ -155,6 +165,68 @@ def pod_security() -> dict[str, Any]:
     }
 
 
+@dataclasses.dataclass(frozen=True)
+class PodAssets:
+    """A chainlet's assets in its pod: what to mount where, how to run the fetcher, the volume."""
+
+    mounts: Sequence[AssetMount]
+    python: str
+    #: The PersistentVolumeClaim's name; None for an emptyDir of `size`.
+    claim_name: pulumi.Input[str] | None
+    size: str
+
+
+def asset_sub_path(mount: AssetMount) -> str:
+    """Where ``mount``'s content is in the volume: the item's cache directory, or its file."""
+    key = mount.item.cache_key()
+    return f"{key}/{mount.item.filename}" if mount.expose == "file" else key
+
+
+def _asset_volume(assets: PodAssets) -> dict[str, Any]:
+    if assets.claim_name is not None:
+        return {"name": ASSETS_VOLUME, "persistent_volume_claim": {"claim_name": assets.claim_name}}
+    return {"name": ASSETS_VOLUME, "empty_dir": {"size_limit": assets.size}}
+
+
+def fetch_container(
+    assets: PodAssets, *, image: pulumi.Input[str], pull_policy: str, compute: ComputeSpec,
+    has_secrets: bool,
+) -> dict[str, Any]:
+    """The init container: ``python -m infra_chains.fetch`` on the chainlet's image, writing the
+    volume; on failure its last log lines (the asset and its source's answer) are the pod's
+    termination message."""
+    command = [assets.python, "-m", "infra_chains.fetch", "--items", f"{CONTRACT_DIR}/{ASSET_ITEMS_KEY}",
+               "--cache-root", ASSET_CACHE_DIR]
+    mounts: list[dict[str, Any]] = [
+        {"name": "contract", "mount_path": CONTRACT_DIR, "read_only": True},
+        {"name": ASSETS_VOLUME, "mount_path": ASSET_CACHE_DIR},
+        {"name": "tmp", "mount_path": "/tmp"},
+        {"name": "home", "mount_path": f"/home/{USER_NAME}"},
+    ]
+    if has_secrets:  # credentials come from the chainlet's declared secrets only
+        command += ["--secrets-dir", SECRETS_DIR]
+        mounts.append({"name": "secrets", "mount_path": SECRETS_DIR, "read_only": True})
+    amount = {"cpu": str(compute.cpu_count), "memory": str(compute.memory_bytes)}
+    return {
+        "name": FETCH_CONTAINER_NAME,
+        "image": image,
+        "image_pull_policy": pull_policy,
+        "command": command,
+        "resources": {"requests": amount, "limits": dict(amount)},
+        "security_context": container_security(),
+        "volume_mounts": mounts,
+        "termination_message_policy": "FallbackToLogsOnError",
+    }
+
+
+def asset_volume_mounts(assets: PodAssets) -> list[dict[str, Any]]:
+    """The serving container's view: each asset read-only at its path (`asset_sub_path`)."""
+    return [
+        {"name": ASSETS_VOLUME, "mount_path": str(m.path), "sub_path": asset_sub_path(m), "read_only": True}
+        for m in assets.mounts
+    ]
+
+
 def pod_spec(
     *,
     image: pulumi.Input[str],
@@ -166,6 +238,7 @@ def pod_spec(
     token_secret_name: pulumi.Input[str],
     startup_timeout_sec: int,
     graceful_shutdown_sec: float,
+    assets: PodAssets | None = None,
 ) -> dict[str, Any]:
     """The pod of one chainlet (see the module docstring)."""
     mounts: list[dict[str, Any]] = [
@@ -186,6 +259,9 @@ def pod_spec(
         mounts.append({"name": "secrets", "mount_path": SECRETS_DIR, "read_only": True})
         volumes.append({"name": "secrets",
                         "secret": {"secret_name": secret_name, "default_mode": SECRET_FILE_MODE}})
+    if assets is not None:
+        mounts.extend(asset_volume_mounts(assets))
+        volumes.append(_asset_volume(assets))
     container: dict[str, Any] = {
         "name": CONTAINER_NAME,
         "image": image,
@@ -207,6 +283,11 @@ def pod_spec(
         "enable_service_links": False,
         "termination_grace_period_seconds": math.ceil(graceful_shutdown_sec) + TERMINATION_MARGIN_SEC,
     }
+    if assets is not None:
+        spec["init_containers"] = [fetch_container(
+            assets, image=image, pull_policy=pull_policy, compute=compute,
+            has_secrets=secret_name is not None,
+        )]
     if scheduling.node_selector:
         spec["node_selector"] = dict(scheduling.node_selector)
     if scheduling.tolerations:

@@ -31,7 +31,8 @@ Exposure = Literal["cluster-ip", "load-balancer", "ingress"]
 #: Fields whose config value is taken as written; the others arrive as JSON (Pulumi passes
 #: numbers, booleans and objects from the stack file to the program that way).
 _TEXT_FIELDS = frozenset(
-    {"namespace", "registry", "environment", "exposure", "ingress_host", "ingress_class", "storage_class"}
+    {"namespace", "registry", "environment", "exposure", "ingress_host", "ingress_class", "storage_class",
+     "assets_storage_class", "assets_volume_size", "assets_access_mode"}
 )
 
 
@@ -84,6 +85,16 @@ class StackSettings(_ConfigModel):
     #: replacing the default map's entry for that GPU.
     gpu_tolerations: dict[str, list[dict[str, str]]] = {}
     storage_class: str | None = None
+    #: Assets (docs/assets.md): a PersistentVolumeClaim of this class per chainlet keeps fetched
+    #: assets across pod restarts; unset, an emptyDir (fetched again by each new pod).
+    assets_storage_class: str | None = None
+    #: The asset volume's size: the claim's request, or the emptyDir's limit.
+    assets_volume_size: str = pydantic.Field(default="50Gi", pattern=r"^[0-9]+(\.[0-9]+)?([KMGTPE]i?)?$")
+    #: ReadWriteMany when replicas on several nodes share one claim (the class must support it).
+    assets_access_mode: Literal["ReadWriteOnce", "ReadWriteMany"] = "ReadWriteOnce"
+    #: How long the init container may take to fetch a chainlet's assets, on top of
+    #: `startup_timeout_sec` (the rollout's deadline grows by it when a chainlet has assets).
+    assets_fetch_timeout_sec: int = pydantic.Field(default=1800, ge=1)
     #: False: images are expected under ``registry`` already (built and pushed by CI).
     build_images: bool = True
     #: How long a pod may take to become ready (model loads) before the rollout fails.

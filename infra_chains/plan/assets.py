@@ -80,9 +80,9 @@ def _model_repo(repo: ModelRepo, declared: set[str]) -> PlannedAsset:
 
 def _external_data(data: ExternalDataItem) -> PlannedAsset:
     label = f"ExternalDataItem {data.name or data.local_data_path!r}"
-    # The URL's own file name keeps the cache entry shared with other chains; a URL without one
-    # (https://host/dir/) gets the local name.
-    filename = None if _url_file_name(data.url) else posixpath.basename(data.local_data_path)
+    # Named after the URL (the cache entry is shared with other chains fetching that URL), so the
+    # file's place in the cache is known here: Kubernetes mounts it by that path.
+    filename = _url_file_name(data.url) or posixpath.basename(data.local_data_path)
     item = FetchItem(name=label, kind="http", source=data.url, filename=filename)
     return PlannedAsset(item=item, root="data_dir", path=data.local_data_path, expose="file")
 
@@ -100,7 +100,8 @@ def _weights(source: WeightsSource) -> PlannedAsset:
                      allow=source.allow_patterns, ignore=source.ignore_patterns,
                      endpoint=source.endpoint_url)
     else:
-        item = FetchItem(name=label, kind="http", source=source.source, secret_name=secret)
+        item = FetchItem(name=label, kind="http", source=source.source, secret_name=secret,
+                         filename=_url_file_name(source.source))
     return PlannedAsset(item=item, root="absolute", path=source.mount_location, expose="directory")
 
 
@@ -120,4 +121,6 @@ def _s3_prefix(uri: str) -> str:
 
 
 def _url_file_name(url: str) -> str:
-    return urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1]
+    """The URL path's last segment, decoded; empty when it names no plain file."""
+    name = urllib.parse.unquote(posixpath.basename(urllib.parse.urlsplit(url).path))
+    return "" if name in (".", "..") or "/" in name or "\\" in name else name
