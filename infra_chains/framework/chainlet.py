@@ -121,7 +121,8 @@ def _naive_instantiation(instance: ChainletBase, args: tuple[Any, ...], kwargs: 
     handler = _naive_instantiation_handler.get()
     if handler is None:
         raise ChainsRuntimeError(
-            f"Chainlet `{name}` was instantiated directly. Chainlets are built by a runtime: "
+            f"Chainlet `{name}` was instantiated directly. Chainlets cannot be naively "
+            "instantiated, they are built by a runtime: "
             f"call `{name}()` inside `with chains.run_local(): ...` to run the chain in this "
             f"process, or deploy it with `chains.push({name}, ...)`/`infra-chains push`."
         )
@@ -129,6 +130,7 @@ def _naive_instantiation(instance: ChainletBase, args: tuple[Any, ...], kwargs: 
     if inside is not None:
         raise ChainsRuntimeError(
             f"Chainlet `{name}` was instantiated inside chainlet `{type(inside).__name__}`. "
+            "Chainlets cannot be naively instantiated. "
             f"Declare it as a dependency instead: `{name.lower()}: {name} = chains.depends({name})` "
             "in `__init__`'s arguments."
         )

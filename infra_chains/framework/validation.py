@@ -302,8 +302,8 @@ def _init(out: _Collector) -> tuple[list[DependencyDefinition], str | None]:
                 name = default.chainlet_cls.__name__
                 out.add("dependency-reused",
                         f"`{param.name}` depends on `{name}`, which argument `{earlier.arg_name}` "
-                        f"already depends on; the same chainlet class cannot be used for "
-                        f"different arguments. Keep one argument and use it for both",
+                        "already depends on. The same Chainlet class cannot be used multiple "
+                        "times for different arguments; keep one argument and use it for both",
                         "__init__", line)
                 continue
             dependencies.append(DependencyDefinition(param.name, default.chainlet_cls, default.options))

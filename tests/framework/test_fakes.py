@@ -186,3 +186,19 @@ def test_fakes_inside_a_chainlet_are_still_naive_instantiation() -> None:
         builder = Builder()
         with pytest.raises(chains.ChainsRuntimeError, match="inside chainlet `Builder`"):
             builder.run_remote()
+
+
+def test_naive_instantiation_says_what_truss_chains_says() -> None:
+    # truss-chains' tests match this phrase (tests/test_framework.py, test_raises_init_in_*).
+    with pytest.raises(chains.ChainsRuntimeError, match="Chainlets cannot be naively instantiated"):
+        PoemGenerator()
+
+    class Builder(chains.ChainletBase):
+        def run_remote(self) -> str:
+            Counter()
+            return "unreachable"
+
+    with chains.run_local():
+        builder = Builder()
+        with pytest.raises(chains.ChainsRuntimeError, match="Chainlets cannot be naively instantiated"):
+            builder.run_remote()
