@@ -62,6 +62,8 @@ class EndpointDefinition:
     line: int
     #: The method the runtime calls: ``run_remote``, or ``predict`` for a ``ModelBase``.
     method_name: str = ENDPOINT_NAME
+    #: ``str`` or ``bytes`` for a streaming endpoint (``-> AsyncIterator[str]``), else None.
+    stream_item: type[Any] | None = None
     #: ``run_remote(self, websocket: chains.WebSocketProtocol) -> None``: served at ``/websocket``
     #: (`serving.websocket`); ``params`` is then empty and the return annotation None.
     is_websocket: bool = False

@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import pathlib
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping
 from typing import Any
 
 from infra_chains.errors import ChainsRuntimeError
@@ -171,6 +171,10 @@ def _init_kwargs(
                 kwargs[dependency.arg_name] = dependency.chainlet_cls(descriptor)
             continue
         dep_definition = definition_of(dependency.chainlet_cls)
+        if dep_definition.endpoint.stream_item is not None:
+            kwargs[dependency.arg_name] = _StreamView(
+                instances[dependency.chainlet_cls], dep_definition.name, chainlet.endpoint.is_async)
+            continue
         kwargs[dependency.arg_name] = _adapt(
             instances[dependency.chainlet_cls], chainlet.endpoint.is_async,
             dep_definition.endpoint.is_async,
@@ -197,6 +201,33 @@ def _adapt(dependency: ChainletBase, caller_is_async: bool, dep_is_async: bool) 
     if caller_is_async == dep_is_async:
         return dependency
     return _AsyncView(dependency) if caller_is_async else _SyncView(dependency)
+
+
+class _StreamView:
+    """A caller's view of a streaming chainlet, as its stub looks: ``dep.run_remote(...)`` is the
+    async iterator itself (not awaited), also when the chainlet returns a stream (a relay)."""
+
+    def __init__(self, chainlet: ChainletBase, name: str, caller_is_async: bool) -> None:
+        self._chainlet = chainlet
+        self._name = name
+        self._caller_is_async = caller_is_async
+
+    def run_remote(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        if not self._caller_is_async:
+            raise ChainsRuntimeError(
+                f"`{self._name}.run_remote` streams; read it from an `async def run_remote` "
+                "(`async for item in self.dep.run_remote(...)`): a plain `def run_remote` cannot "
+                "iterate a stream.")
+        result = self._chainlet.run_remote(*args, **kwargs)  # type: ignore[attr-defined]
+        return result if hasattr(result, "__anext__") else _awaited_stream(result)
+
+    def __getattr__(self, item: str) -> Any:
+        return getattr(self._chainlet, item)
+
+
+async def _awaited_stream(returned: Awaitable[AsyncIterator[Any]]) -> AsyncIterator[Any]:
+    async for item in await returned:
+        yield item
 
 
 class _AsyncView:

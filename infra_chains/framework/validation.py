@@ -7,6 +7,7 @@ Each problem has a short stable code (tests and docs refer to it), the place (``
 
 from __future__ import annotations
 
+import collections.abc
 import inspect
 import typing
 from typing import Any
@@ -120,9 +121,10 @@ def _endpoint(out: _Collector, defer: bool) -> EndpointDefinition | None:
                 "decorator", name)
         return None
     line = _line_of(raw, out.class_line)
-    if inspect.isgeneratorfunction(raw) or inspect.isasyncgenfunction(raw):
+    if inspect.isgeneratorfunction(raw):
         out.add("endpoint-streaming",
-                "generator endpoints (streaming) are not supported; return the whole result",
+                f"`{name}` yields but is a plain `def`: streaming endpoints must be `async def` "
+                f"(`async def {name}(self, ...) -> AsyncIterator[str]`), as in truss-chains",
                 name, line)
         return None
     hints = _resolve_hints(out, raw, name, defer)
@@ -172,6 +174,15 @@ def _endpoint(out: _Collector, defer: bool) -> EndpointDefinition | None:
     if hints is None:
         return None
     returns = hints.get("return", None)
+    stream_item = _streaming_return(out, raw, name, returns, line)
+    if stream_item is not None:
+        if stream_item is _INVALID:
+            return None
+        return EndpointDefinition(
+            is_async=True, params=tuple(params), return_annotation=returns,
+            uses_binary=any(is_binary_type(p.annotation) for p in params), line=line,
+            method_name=name, stream_item=stream_item,
+        )
     bad = unsupported_parts(returns)
     if bad:
         out.add("endpoint-type", f"return type has unsupported type {', '.join(bad)}; "
@@ -186,6 +197,41 @@ def _endpoint(out: _Collector, defer: bool) -> EndpointDefinition | None:
         line=line,
         method_name=name,
     )
+
+
+_STREAM_ORIGINS = (collections.abc.AsyncIterator, collections.abc.AsyncGenerator,
+                   collections.abc.AsyncIterable)
+_SYNC_STREAM_ORIGINS = (collections.abc.Iterator, collections.abc.Generator, collections.abc.Iterable)
+_INVALID: Any = object()
+
+
+def _streaming_return(out: _Collector, raw: Any, name: str, returns: Any, line: int) -> Any:
+    """``str``/``bytes`` for a valid streaming endpoint, None for a non-streaming one, `_INVALID`
+    (problems added) for a broken one.
+
+    Streaming is an ``async def`` that yields, annotated ``-> AsyncIterator[str]`` or
+    ``AsyncIterator[bytes]`` (truss-chains' rule); beyond truss-chains, an ``async def`` without
+    ``yield`` may return such an iterator, e.g. the stream of a dependency, to relay it.
+    """
+    origin = typing.get_origin(returns) or returns
+    is_generator = inspect.isasyncgenfunction(raw)
+    if origin not in _STREAM_ORIGINS and origin not in _SYNC_STREAM_ORIGINS and not is_generator:
+        return None
+    args = typing.get_args(returns)
+    item = args[0] if args else None
+    if origin in _SYNC_STREAM_ORIGINS or origin not in _STREAM_ORIGINS or item not in (str, bytes):
+        shown = getattr(returns, "__name__", None) if not args else None
+        out.add("endpoint-streaming",
+                f"a streaming `{name}` must be annotated `-> AsyncIterator[str]` or "
+                f"`-> AsyncIterator[bytes]`, got `-> {shown or returns!r}`; to stream structured "
+                "items, yield the bytes of `chains.streaming.stream_writer(...)`", name, line)
+        return _INVALID
+    if not inspect.iscoroutinefunction(raw) and not is_generator:
+        out.add("endpoint-streaming",
+                f"`{name}` returns AsyncIterator[{item.__name__}] but is a plain `def`; make it "
+                f"`async def` (and `yield` the items, or return a dependency's stream)", name, line)
+        return _INVALID
+    return item
 
 
 def _websocket_endpoint(out: _Collector, raw: Any, name: str, signature: inspect.Signature,

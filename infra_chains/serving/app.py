@@ -34,7 +34,7 @@ import pydantic
 import pydantic_core
 
 from infra_chains.public_types import RemoteErrorDetail
-from infra_chains.serving import codec, remote_errors, request_id, websocket
+from infra_chains.serving import codec, remote_errors, request_id, streams, websocket
 from infra_chains.serving.concurrency import (
     RETRY_AFTER_SEC,
     BudgetExhausted,
@@ -132,6 +132,8 @@ class ChainletApp:
                 max_workers=predict_concurrency, thread_name_prefix=f"chainlet-{chainlet_name}"
             )
         self._openapi: bytes | None = None
+        #: ``str``/``bytes`` for a streaming endpoint: its answers are sent by `streams`.
+        self._stream_item = endpoint.stream_item
         #: Set when the process drains (runtime.py): responses then carry `Connection: close`.
         self.closing = False
         # Probes prove identity: /healthz and /readyz echo the contract's instance_id (probe.py).
@@ -248,9 +250,15 @@ class ChainletApp:
         binary_out = b"msgpack" in accept if (b"msgpack" in accept or b"json" in accept) else binary_in
         token = request_id.set_current(rid_text)
         summary: str | None = None
+        streamed = False
         try:
             self._check_caller(host, credential, content_type)
             status, body, summary = await self._handle(receive, length, binary_in, binary_out)
+            if type(body) is streams.Outgoing:  # sent in this request's context (its request id)
+                streamed = True
+                status, summary = await streams.send_stream(
+                    send, receive, body, framed=streams.wants_frames(accept), headers=headers,
+                    chainlet=self.name)
         except _Reject as reject:
             detail = RemoteErrorDetail(remote_name=self.name, exception_cls_name=reject.kind,
                                        exception_module_name="infra_chains",
@@ -260,10 +268,12 @@ class ChainletApp:
             headers += reject.headers
         finally:
             request_id.reset(token)
-        if status == 0:  # client went away while sending its body
+        if status == 0:  # client went away while sending its body (or reading a stream)
             return
-        # Error bodies are always JSON (`{"error": RemoteErrorDetail}`), whatever the caller asked.
-        await _send(send, status, body, _MSGPACK if binary_out and status == 200 else _JSON, headers)
+        if not streamed:
+            # Error bodies are always JSON (`{"error": RemoteErrorDetail}`), whatever was asked.
+            await _send(send, status, body,  # type: ignore[arg-type]
+                        _MSGPACK if binary_out and status == 200 else _JSON, headers)
         elapsed = time.perf_counter() - start
         self.metrics.observe(status, elapsed)
         if status >= 500:
@@ -348,7 +358,7 @@ class ChainletApp:
                 f"call came {what} chain token); call the chain's entrypoint instead.")
 
     async def _handle(self, receive: Receive, length: int, binary_in: bool,
-                      binary_out: bool) -> tuple[int, bytes, str | None]:
+                      binary_out: bool) -> tuple[int, bytes | streams.Outgoing, str | None]:
         """(status, body, error summary for the log) of one call; raises `_Reject`."""
         limit = self.max_request_bytes
         if length > limit:
@@ -407,7 +417,7 @@ class ChainletApp:
         return bytearray().join(chunks), reserved
 
     async def _call(self, body: bytes | bytearray, binary_in: bool,
-                    binary_out: bool) -> tuple[int, bytes, str | None]:
+                    binary_out: bool) -> tuple[int, bytes | streams.Outgoing, str | None]:
         run_remote = self._run_remote
         if run_remote is None:
             raise _Reject(503, "NotReady", f"Chainlet `{self.name}` is still initialising "
@@ -425,6 +435,8 @@ class ChainletApp:
         except QueueFull as exc:
             raise _Reject(503, "Overloaded", f"Chainlet `{self.name}` is at capacity: {exc}; "
                           f"retry after {RETRY_AFTER_SEC} s.", _RETRY_AFTER) from None
+        if self._stream_item is not None:
+            return await self._open_stream(run_remote, kwargs, self._stream_item)
         try:
             if self._executor is None:
                 result = await run_remote(**kwargs)
@@ -442,6 +454,20 @@ class ChainletApp:
             return 200, self.endpoint.dump_result(result, binary_out), None
         except (pydantic_core.PydanticSerializationError, codec.CodecError, TypeError, ValueError) as exc:
             return _error(remote_errors.detail_from_exception(exc, self.name))
+
+
+    async def _open_stream(self, run_remote: Callable[..., Any], kwargs: dict[str, Any],
+                           item: type[Any]) -> tuple[int, bytes | streams.Outgoing, str | None]:
+        """Start a streaming ``run_remote``; the stream keeps the concurrency slot until it ends
+        (`streams.send_stream` releases it), so it counts as in flight and the drain waits."""
+        try:
+            outgoing = await streams.open_stream(run_remote, kwargs, item, self.limiter.release)
+        except Exception as exc:
+            self.limiter.release()
+            logger.debug("chainlet %s raised %s (request_id=%s)", self.name, type(exc).__name__,
+                         request_id.current(), exc_info=True)
+            return _error(remote_errors.detail_from_exception(exc, self.name))
+        return 200, outgoing, None
 
 
 def _error(detail: RemoteErrorDetail) -> tuple[int, bytes, str | None]:

@@ -46,8 +46,10 @@ class EndpointCodec:
         self.input_adapter: pydantic.TypeAdapter[dict[str, Any]] = pydantic.TypeAdapter(
             _input_typeddict(definition)
         )
+        #: ``str``/``bytes`` for a streaming endpoint, whose results are sent by `streams`.
+        self.stream_item: type[Any] | None = endpoint.stream_item
         self.output_adapter: pydantic.TypeAdapter[Any] = _adapter(
-            _with_numpy(endpoint.return_annotation)
+            self.stream_item or _with_numpy(endpoint.return_annotation)
         )
         # The signature stubs show (``self`` first, defaults kept) and bind calls against.
         self.signature = inspect.Signature(
@@ -103,6 +105,17 @@ class EndpointCodec:
         )
         request_schema = schemas[("in", "validation")]
         response_schema = schemas[("out", "serialization")]
+        response_content: dict[str, Any] = {
+            codec.JSON_CONTENT_TYPE: {"schema": response_schema},
+            codec.MSGPACK_CONTENT_TYPE: {"schema": response_schema},
+        }
+        returns = "The return value of `run_remote`."
+        if self.stream_item is not None:  # chunked, see serving/streams.py
+            raw = "text/plain" if self.stream_item is str else "application/octet-stream"
+            response_content = {raw: {"schema": {"type": "string"}},
+                                "application/vnd.infra-chains.stream": {"schema": {"type": "string"}}}
+            returns = ("A stream of the items `run_remote` yields, each sent as it is produced "
+                       "(chunked).")
         error = {"description": "`{\"error\": RemoteErrorDetail}`", "content": {
             codec.JSON_CONTENT_TYPE: {"schema": {"type": "object", "properties": {"error": {"type": "object"}}}}
         }}
@@ -119,10 +132,7 @@ class EndpointCodec:
                             codec.MSGPACK_CONTENT_TYPE: {"schema": request_schema},
                         }},
                         "responses": {
-                            "200": {"description": "The return value of `run_remote`.", "content": {
-                                codec.JSON_CONTENT_TYPE: {"schema": response_schema},
-                                codec.MSGPACK_CONTENT_TYPE: {"schema": response_schema},
-                            }},
+                            "200": {"description": returns, "content": response_content},
                             "413": error, "422": error, "500": error, "503": error,
                         },
                     }

@@ -2,15 +2,20 @@
 
 A minimal HTTP/1.1 keep-alive client on asyncio protocols, with httptools' (llhttp) response
 parser; it knows whether a request went over a reused connection, so `StaleConnection` is exact.
+
+Streamed answers (`post_stream`, for streaming endpoints) hand the body to a `_StreamedBody` chunk
+by chunk; the connection stops reading from its socket while more than `STREAM_HIGH_WATER`
+bytes wait for the reader, so a fast producer is slowed by TCP rather than buffered here.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import socket
 from collections.abc import Mapping
-from typing import cast
+from typing import Any, cast
 
 from infra_chains.serving.transport import (
     CLIENT_IDLE_SEC,
@@ -18,12 +23,17 @@ from infra_chains.serving.transport import (
     AiohttpTransport,
     AsyncTransport,
     AttemptTimeout,
+    BodyStream,
     ConnectFailed,
     NotSent,
     RawResponse,
     StaleConnection,
     split_url,
 )
+
+#: A streamed body stops reading its socket above this many unread bytes, resumes below LOW.
+STREAM_HIGH_WATER = 1024 * 1024
+STREAM_LOW_WATER = 256 * 1024
 
 
 class _Connection(asyncio.Protocol):
@@ -49,8 +59,10 @@ class _Connection(asyncio.Protocol):
         "received",
         "retry_after",
         "reused",
+        "sink",
         "size",
         "status",
+        "streaming",
         "timer",
         "transport",
         "view",
@@ -63,13 +75,15 @@ class _Connection(asyncio.Protocol):
         self.pool = pool
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
-        self.waiter: asyncio.Future[RawResponse] | None = None
+        self.waiter: asyncio.Future[Any] | None = None
         self.timer: asyncio.TimerHandle | None = None
         self.reused = False  # this request went over a connection that served one before
         self.received = False  # a byte of this request's response arrived
         self.closed = False
         self.idle_since = 0.0
         self.keep_alive = False  # the last response allows reusing the connection
+        self.streaming = False  # this request's 2xx body goes to a `_StreamedBody`
+        self.sink: _StreamedBody | None = None  # the body being streamed, once its head arrived
         self._reset()
 
     def _reset(self) -> None:
@@ -97,7 +111,7 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         waiter = self.waiter
-        if waiter is None or waiter.done():  # unsolicited bytes on an idle connection
+        if (waiter is None or waiter.done()) and self.sink is None:  # unsolicited bytes: idle
             self.close()
             return
         self.received = True
@@ -113,6 +127,8 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.pool.forget(self)
+        if self.sink is not None:
+            self.sink.fail(ConnectFailed(f"connection lost mid-stream ({exc or 'closed by the server'})"))
         waiter = self.waiter
         if waiter is None or waiter.done():
             return
@@ -140,6 +156,9 @@ class _Connection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         self.status = self.parser.get_status_code()
         self.headers_done = True
+        if self.streaming and 200 <= self.status < 300:
+            self._stream_body()
+            return
         if self.chunked:
             self.length = None  # Transfer-Encoding wins over Content-Length (RFC 9112 6.3)
         elif self.length is not None and self.length >= LARGE_BODY_BYTES:
@@ -147,6 +166,9 @@ class _Connection(asyncio.Protocol):
             self.view = memoryview(self.buffer)
 
     def on_body(self, body: bytes) -> None:
+        if self.sink is not None:
+            self.sink.feed(body)
+            return
         view = self.view
         if view is not None:
             end = self.position + len(body)
@@ -157,6 +179,11 @@ class _Connection(asyncio.Protocol):
             self.size += len(body)
 
     def on_message_complete(self) -> None:
+        sink = self.sink
+        if sink is not None:  # a streamed body (its head's fields are reset already)
+            self.keep_alive = self.parser.should_keep_alive()
+            sink.finish()
+            return
         if self.status < 200:  # an interim 1xx answer: the real one follows
             self._reset()
             return
@@ -164,6 +191,16 @@ class _Connection(asyncio.Protocol):
         self._complete()
 
     # -- helpers -----------------------------------------------------------------------------
+    def _stream_body(self) -> None:
+        """The head of a 2xx streamed answer arrived: hand the body to a `_StreamedBody`."""
+        if self.timer is not None:  # the request's deadline covered the head; reads time out now
+            self.timer.cancel()
+            self.timer = None
+        sink = self.sink = _StreamedBody(self, self.status, self.content_type)
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(sink)
+
     def _complete(self) -> None:
         body: bytes | bytearray
         if self.buffer is not None:
@@ -203,6 +240,15 @@ class _Connection(asyncio.Protocol):
             self.transport.abort()
         self.pool.forget(self)
 
+    async def request_stream(self, head: bytes, body: bytes, deadline: float) -> RawResponse | _StreamedBody:
+        """Send one request; a 2xx answer is returned at its head, as a `_StreamedBody`."""
+        self.streaming = True
+        try:
+            response: RawResponse | _StreamedBody = await self.request(head, body, deadline)
+        finally:
+            self.streaming = False
+        return response
+
     async def request(self, head: bytes, body: bytes, deadline: float) -> RawResponse:
         """Send one request and wait for its complete response (or a failure)."""
         transport = self.transport
@@ -212,7 +258,7 @@ class _Connection(asyncio.Protocol):
             self.abort()
             raise NotSent("pooled connection closed before the request was written")
         self.received = self.keep_alive = False
-        waiter: asyncio.Future[RawResponse] = loop.create_future()
+        waiter: asyncio.Future[Any] = loop.create_future()
         self.waiter = waiter
         self.timer = loop.call_at(deadline, self.on_timeout)
         if len(body) < LARGE_BODY_BYTES:
@@ -220,7 +266,8 @@ class _Connection(asyncio.Protocol):
         else:
             transport.writelines((head, body))  # no copy of a big body
         try:
-            return await waiter
+            response: RawResponse = await waiter  # a `_StreamedBody` in `request_stream`
+            return response
         except BaseException:
             self.abort()  # a failure, a timeout or a cancellation leaves the connection unusable
             raise
@@ -373,20 +420,37 @@ class HttptoolsTransport(AsyncTransport):
         host, port, request_line = target
         pool = self._pool(host, port)
         deadline = pool.loop.time() + timeout
-        lines = [request_line, b"Content-Length: %d\r\n" % len(body)]
-        for name, value in headers.items():
-            line = f"{name}: {value}\r\n"
-            if "\n" in value or "\r" in value or "\n" in name or "\r" in name:
-                raise ValueError(f"invalid character in HTTP header {name!r}")
-            lines.append(line.encode("latin-1"))
-        lines.append(b"\r\n")
-        head = b"".join(lines)
+        head = _head(request_line, body, headers)
         connection = pool.take() or await pool.connect(deadline)
         try:
             response = await connection.request(head, body, deadline)
         except AttemptTimeout:
             raise AttemptTimeout(f"no answer within {timeout:g} s") from None
         finally:
+            pool.give_back(connection)
+        return response
+
+    async def post_stream(self, url: str, body: bytes, headers: Mapping[str, str],
+                          timeout: float) -> RawResponse | BodyStream:
+        target = _http_target(url)
+        if target is None:
+            if self._https is None:
+                self._https = AiohttpTransport(self._idle_sec)
+            return await self._https.post_stream(url, body, headers, timeout)
+        host, port, request_line = target
+        pool = self._pool(host, port)
+        deadline = pool.loop.time() + timeout
+        head = _head(request_line, body, headers)
+        connection = pool.take() or await pool.connect(deadline)
+        try:
+            response = await connection.request_stream(head, body, deadline)
+        except AttemptTimeout:
+            pool.give_back(connection)
+            raise AttemptTimeout(f"no answer within {timeout:g} s") from None
+        except BaseException:
+            pool.give_back(connection)
+            raise
+        if isinstance(response, RawResponse):
             pool.give_back(connection)
         return response
 
@@ -398,3 +462,111 @@ class HttptoolsTransport(AsyncTransport):
             await asyncio.sleep(0)  # let the transports run connection_lost
         if self._https is not None:
             await self._https.aclose()
+
+
+def _head(request_line: bytes, body: bytes, headers: Mapping[str, str]) -> bytes:
+    """The request head: request line, Host, Content-Length and ``headers``."""
+    lines = [request_line, b"Content-Length: %d\r\n" % len(body)]
+    for name, value in headers.items():
+        line = f"{name}: {value}\r\n"
+        if "\n" in value or "\r" in value or "\n" in name or "\r" in name:
+            raise ValueError(f"invalid character in HTTP header {name!r}")
+        lines.append(line.encode("latin-1"))
+    lines.append(b"\r\n")
+    return b"".join(lines)
+
+
+class _StreamedBody(BodyStream):
+    """The body of one streamed answer, fed by its `_Connection`, read by one consumer.
+
+    The connection goes back to its pool once the body was read to its end; a body abandoned
+    before that (`close`) aborts its connection, since the rest of it would still arrive.
+    """
+
+    def __init__(self, connection: _Connection, status: int, content_type: str) -> None:
+        self.status = status
+        self.content_type = content_type
+        self._connection = connection
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self._size = 0
+        self._complete = False
+        self._released = False
+        self._error: Exception | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._paused = False
+
+    # -- the connection's side ---------------------------------------------------------------
+    def feed(self, data: bytes) -> None:
+        self._chunks.append(data)
+        self._size += len(data)
+        if self._size > STREAM_HIGH_WATER and not self._paused:
+            transport = self._connection.transport
+            if transport is not None and not transport.is_closing():
+                transport.pause_reading()
+                self._paused = True
+        self._wake()
+
+    def finish(self) -> None:
+        self._complete = True
+        self._wake()
+
+    def fail(self, exc: Exception) -> None:
+        if not self._complete and self._error is None:
+            self._error = exc
+            self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -- the reader's side -------------------------------------------------------------------
+    async def next_chunk(self, timeout: float) -> bytes | None:
+        chunks = self._chunks
+        while not chunks:
+            if self._complete:
+                self._release()
+                return None
+            if self._error is not None:
+                raise self._error
+            loop = self._connection.pool.loop
+            waiter = self._waiter = loop.create_future()
+            try:
+                async with asyncio.timeout(timeout):
+                    await waiter
+            except TimeoutError:
+                self.close()
+                raise AttemptTimeout(f"no data within {timeout:g} s") from None
+            finally:
+                self._waiter = None
+        chunk = chunks.popleft()
+        self._size -= len(chunk)
+        if self._paused and self._size < STREAM_LOW_WATER:
+            self._paused = False
+            transport = self._connection.transport
+            if transport is not None and not transport.is_closing():
+                transport.resume_reading()
+        return chunk
+
+    def _release(self) -> None:
+        """The body was read to its end: the connection serves the next request."""
+        if self._released:
+            return
+        self._released = True
+        connection = self._connection
+        connection.sink = None
+        connection.waiter = None
+        connection._reset()
+        connection.pool.give_back(connection)
+
+    def close(self) -> None:
+        if self._complete:
+            self._release()
+            return
+        if self._released:
+            return
+        self._released = True
+        self._chunks.clear()
+        connection = self._connection
+        connection.sink = None
+        connection.abort()

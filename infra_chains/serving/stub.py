@@ -21,6 +21,7 @@ import random
 import threading
 import time
 import typing
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pydantic
@@ -32,7 +33,7 @@ from infra_chains.errors import (
 )
 from infra_chains.framework.definition import ChainletDefinition
 from infra_chains.public_types import DeploymentContext, RPCOptions, ServiceDescriptor
-from infra_chains.serving import codec, remote_errors, request_id, transport
+from infra_chains.serving import codec, remote_errors, request_id, streams, transport
 from infra_chains.serving.endpoint import EndpointCodec
 
 if TYPE_CHECKING:
@@ -164,7 +165,10 @@ class _Caller:
         async_transport: transport.AsyncTransport | None = None,
         sync_transport: transport.SyncTransport | None = None,
         backoff: Backoff = Backoff(),
+        accept: str | None = None,
     ) -> None:
+        """``accept``: the Accept header, when it differs from the request's content type (a
+        streaming dependency's frames, `streams.STREAM_CONTENT_TYPE`)."""
         self.name = name
         self.url = url
         self.options = options
@@ -174,7 +178,7 @@ class _Caller:
         self._sync_transport = sync_transport
         self._backoff = backoff
         content_type = codec.content_type(binary)
-        self._headers = {"Content-Type": content_type, "Accept": content_type}
+        self._headers = {"Content-Type": content_type, "Accept": accept or content_type}
         if api_key:
             self._headers["Authorization"] = f"Api-Key {api_key}"
         if chain_token:
@@ -227,12 +231,21 @@ class _Caller:
             raise self._give_up(outcome, policy.attempts) from None
         return policy, delay
 
-    async def call_async(self, body: bytes) -> transport.RawResponse:
+    @typing.overload
+    async def call_async(self, body: bytes) -> transport.RawResponse: ...
+    @typing.overload
+    async def call_async(self, body: bytes, stream: typing.Literal[True]) -> transport.BodyStream: ...
+    async def call_async(self, body: bytes, stream: bool = False) -> Any:
+        """The 2xx answer to ``body``; with ``stream``, its body unread (a streaming endpoint:
+        retries end once an answer's head has arrived)."""
         loop = asyncio.get_running_loop()
         limit = self._async_limits.get(loop)
         if limit is None:
             limit = self._async_limits[loop] = asyncio.Semaphore(self.options.concurrency_limit)
-        post = (self._async_transport or transport.default_async()).post
+        client = self._async_transport or transport.default_async()
+        # post_stream answers a BodyStream only for a 2xx, which the loop returns as it is.
+        post: Callable[..., Awaitable[transport.RawResponse]] = (
+            client.post_stream if stream else client.post)  # type: ignore[assignment]
         headers = self._request_headers()
         policy: RetryPolicy | None = None
         async with limit:
@@ -313,6 +326,7 @@ def make_chainlet_stub(
     call = _Caller(
         dependency.name, descriptor.predict_url, descriptor.options, binary=binary, api_key=api_key,
         chain_token=chain_token, caller=caller, async_transport=async_transport, sync_transport=sync_transport,
+        accept=streams.STREAM_CONTENT_TYPE if endpoint.stream_item is not None else None,
     )
     return stub_cls(call, endpoint)
 
@@ -327,7 +341,9 @@ def _stub_class(name: str, endpoint: EndpointCodec, is_async: bool) -> type[Chai
         return endpoint.load_result(response.body, codec.is_msgpack(response.content_type))
 
     run_remote: Any
-    if is_async:
+    if endpoint.stream_item is not None:
+        run_remote = _streaming_run_remote(name, endpoint, bind, is_async)
+    elif is_async:
         async def run_remote(self: ChainletStub, *args: Any, **kwargs: Any) -> Any:
             caller = self._caller
             body = endpoint.dump_arguments(bind(*args, **kwargs).arguments, caller.binary)
@@ -344,6 +360,30 @@ def _stub_class(name: str, endpoint: EndpointCodec, is_async: bool) -> type[Chai
     return type(f"{name}Stub", (ChainletStub,), {
         "run_remote": run_remote, "__infra_chains_endpoint__": endpoint, "__module__": __name__,
     })
+
+
+def _streaming_run_remote(name: str, endpoint: EndpointCodec, bind: Any, is_async: bool) -> Any:
+    """``run_remote`` of a stub to a streaming chainlet: returns a `streams.RemoteStream` at once
+    (not awaited: ``async for x in dep.run_remote(...)``), which sends the call when first read."""
+    item = endpoint.stream_item
+    assert item is not None
+
+    def run_remote(self: ChainletStub, *args: Any, **kwargs: Any) -> streams.RemoteStream:
+        caller = self._caller
+        if not is_async:
+            raise ChainsRuntimeError(
+                f"`{name}.run_remote` streams (AsyncIterator[{item.__name__}]); read it from an "
+                f"`async def run_remote` (`async for item in self.dep.run_remote(...)`): a plain "
+                f"`def run_remote` cannot iterate a stream.")
+        body = endpoint.dump_arguments(bind(*args, **kwargs).arguments, caller.binary)
+
+        async def open_body() -> transport.BodyStream:
+            return await caller.call_async(body, stream=True)
+
+        return streams.RemoteStream(open_body, chainlet=caller.name, url=caller.url, item_type=item,
+                                    read_timeout=caller.options.timeout_sec)
+
+    return run_remote
 
 
 # -- StubBase: stubs to plain HTTP models ---------------------------------------------------

@@ -78,12 +78,55 @@ class AttemptTimeout(TransportError):
     """No complete answer within the attempt's timeout."""
 
 
+class BodyStream(abc.ABC):
+    """The body of a 2xx answer to `AsyncTransport.post_stream`, read chunk by chunk as it arrives.
+
+    The transport reads from the socket only while the reader keeps up (a bounded buffer), so a
+    fast producer cannot fill this process' memory: back-pressure reaches it through TCP.
+    """
+
+    status: int
+    content_type: str
+
+    @abc.abstractmethod
+    async def next_chunk(self, timeout: float) -> bytes | None:
+        """The next chunk of the body, None at its end; `AttemptTimeout` when none arrives within
+        ``timeout`` seconds, `ConnectFailed` when the connection breaks."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Stop reading: a body not read to its end closes its connection (never reused)."""
+
+
+class _BufferedBodyStream(BodyStream):
+    """A whole body as one chunk: `AsyncTransport.post_stream` for transports that cannot stream."""
+
+    def __init__(self, response: RawResponse) -> None:
+        self.status = response.status
+        self.content_type = response.content_type
+        self._body: bytes | None = bytes(response.body)
+
+    async def next_chunk(self, timeout: float) -> bytes | None:
+        body, self._body = self._body, None
+        return body or None
+
+    def close(self) -> None:
+        self._body = None
+
+
 class AsyncTransport(abc.ABC):
     """Sends one POST from an event loop."""
 
     @abc.abstractmethod
     async def post(self, url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> RawResponse:
         ...
+
+    async def post_stream(self, url: str, body: bytes, headers: Mapping[str, str],
+                          timeout: float) -> RawResponse | BodyStream:
+        """Like `post`, but a 2xx body is returned unread, as a `BodyStream` (``timeout`` bounds
+        the wait for the response head). This default reads the whole body first."""
+        response = await self.post(url, body, headers, timeout)
+        return _BufferedBodyStream(response) if 200 <= response.status < 300 else response
 
     async def aclose(self) -> None:
         """Close the pooled connections of the running event loop."""
@@ -153,10 +196,62 @@ class AiohttpTransport(AsyncTransport):
         except aiohttp.ClientError as exc:
             raise ConnectFailed(f"{type(exc).__name__}: {exc}") from exc
 
+    async def post_stream(self, url: str, body: bytes, headers: Mapping[str, str],
+                          timeout: float) -> RawResponse | BodyStream:
+        aiohttp = self._aiohttp
+        session = self._session()
+        try:
+            async with asyncio.timeout(timeout):
+                resp = await session.post(url, data=body, headers=headers,
+                                          timeout=aiohttp.ClientTimeout(total=None))
+                if not 200 <= resp.status < 300:
+                    async with resp:
+                        data = await resp.read()
+                    return RawResponse(resp.status, resp.headers.get("Content-Type", ""), data,
+                                       resp.headers.get("Retry-After"))
+        except TimeoutError as exc:
+            raise AttemptTimeout(f"no answer within {timeout:g} s") from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise NotSent(str(exc) or type(exc).__name__) from exc
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+            raise StaleConnection(str(exc) or type(exc).__name__) from exc
+        except aiohttp.ClientError as exc:
+            raise ConnectFailed(f"{type(exc).__name__}: {exc}") from exc
+        return _AiohttpBodyStream(resp)
+
     async def aclose(self) -> None:
         session = self._sessions.pop(asyncio.get_running_loop(), None)
         if session is not None:
             await session.close()
+
+
+class _AiohttpBodyStream(BodyStream):
+    """A streamed aiohttp response body (aiohttp's reader pauses the socket when it fills up)."""
+
+    def __init__(self, response: Any) -> None:
+        self._response = response
+        self.status = response.status
+        self.content_type = response.headers.get("Content-Type", "")
+
+    async def next_chunk(self, timeout: float) -> bytes | None:
+        import aiohttp
+
+        try:
+            async with asyncio.timeout(timeout):
+                chunk: bytes = await self._response.content.readany()
+        except TimeoutError:
+            self.close()
+            raise AttemptTimeout(f"no data within {timeout:g} s") from None
+        except aiohttp.ClientError as exc:
+            self.close()
+            raise ConnectFailed(f"{type(exc).__name__}: {exc}") from exc
+        if not chunk:
+            self._response.release()
+            return None
+        return chunk
+
+    def close(self) -> None:
+        self._response.close()
 
 
 class HttpxTransport(AsyncTransport):

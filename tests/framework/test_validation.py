@@ -7,6 +7,7 @@ and checks the one problem reported: its stable code, the class and member, and 
 import datetime
 import enum
 import inspect
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, Literal, Optional
 
 import numpy as np
@@ -85,6 +86,53 @@ def test_endpoint_async_generator_is_streaming() -> None:
             yield n
 
     single_problem(StreamsAsync, "endpoint-streaming", "StreamsAsync.run_remote", line + 1)
+
+
+@pytest.mark.parametrize("item", [str, bytes])
+def test_streaming_endpoints_yield_or_return_str_or_bytes(item: type[Any]) -> None:
+    class Yields(chains.ChainletBase):
+        async def run_remote(self, n: int) -> AsyncIterator[item]:  # type: ignore[valid-type]
+            yield item()
+
+    class Relays(chains.ChainletBase):  # beyond truss-chains: returns a stream, e.g. a dependency's
+        async def run_remote(self, n: int) -> AsyncIterator[item]:  # type: ignore[valid-type]
+            return Yields().run_remote(n)  # type: ignore[no-any-return]
+
+    for cls in (Yields, Relays):
+        endpoint = definition_of(cls).endpoint
+        assert (endpoint.stream_item, endpoint.is_async) == (item, True)
+        assert [p.name for p in endpoint.params] == ["n"]
+
+
+def test_streaming_items_other_than_str_or_bytes_point_to_stream_writer() -> None:
+    line = next_line()
+    class StreamsModels(chains.ChainletBase):
+        async def run_remote(self) -> AsyncIterator[Model]:
+            yield Model(text="x")
+
+    message = single_problem(StreamsModels, "endpoint-streaming", "StreamsModels.run_remote",
+                             line + 1)
+    assert "AsyncIterator[str]" in message and "stream_writer" in message
+
+
+def test_a_plain_def_cannot_stream() -> None:
+    line = next_line()
+    class SyncStream(chains.ChainletBase):
+        def run_remote(self) -> Iterator[str]:
+            yield "x"
+
+    message = single_problem(SyncStream, "endpoint-streaming", "SyncStream.run_remote", line + 1)
+    assert "async def" in message
+
+
+def test_a_plain_def_cannot_return_a_stream() -> None:
+    line = next_line()
+    class SyncReturn(chains.ChainletBase):
+        def run_remote(self) -> AsyncIterator[str]:
+            raise NotImplementedError
+
+    message = single_problem(SyncReturn, "endpoint-streaming", "SyncReturn.run_remote", line + 1)
+    assert "plain `def`" in message and "async def" in message
 
 
 def test_endpoint_self() -> None:

@@ -62,11 +62,6 @@ NEEDS_SHARED_LOCAL_INSTANCES = pytest.mark.xfail(
     "block, as truss-chains does (a second `Entry()` reuses them); ours builds them anew",
     strict=True,
 )
-NEEDS_POSITIONAL_COMPUTE = pytest.mark.xfail(
-    reason="needs chains.Compute(4, '1Gi') (positional cpu_count, memory), as truss-chains' "
-    "Compute accepts",
-    strict=True,
-)
 
 
 def _graph(chain_file: pathlib.Path, entrypoint: str | None = None) -> ChainGraph:
@@ -328,7 +323,6 @@ def test_timeout_chain_imports_and_runs_locally() -> None:
         assert asyncio.run(graph.entrypoint.cls().run_remote(use_sync=False)) is None
 
 
-@NEEDS_POSITIONAL_COMPUTE
 def test_traditional_truss_model() -> None:
     # truss-chains' tests/test_e2e.py::test_traditional_truss, without Docker.
     entry = load_entrypoint(TESTS / "traditional_truss" / "truss_model.py")

@@ -1,0 +1,440 @@
+"""Streaming ``run_remote`` over HTTP: the wire format, the server's sending loop, the stub's stream.
+
+A streaming endpoint (``-> AsyncIterator[str]`` or ``AsyncIterator[bytes]``) answers with a chunked
+200 response, each yielded item sent as it is produced. The status and headers leave with the
+first item, so an exception raised before it is an ordinary error response (500 with
+``{"error": RemoteErrorDetail}``). After that the status cannot change, so how a later error
+reaches the caller depends on what the caller asked for:
+
+* **Framed** (``Accept: application/vnd.infra-chains.stream``; what our stubs send): the body is a
+  sequence of frames, each ``kind (1 byte) | length (uint32, big-endian) | payload``::
+
+      b"d"  one item: its bytes (a ``str`` item as UTF-8); item boundaries survive the wire
+      b"e"  an error: ``{"error": RemoteErrorDetail}`` as JSON; the last frame of the stream
+      b"z"  the clean end of the stream (empty payload); the last frame of the stream
+
+  A body that ends without ``z`` or ``e`` was cut off (the producer's process died, the
+  connection broke): the stub raises a connection error, never a silently short stream. The stub
+  raises an ``e`` frame as the remote exception, exactly as it raises an error response.
+* **Raw** (any other caller: curl, httpx, a browser): the items' bytes back to back
+  (``text/plain; charset=utf-8`` for ``str`` items, ``application/octet-stream`` for ``bytes``),
+  ended by the final empty chunk. An error after the first item ends the response *without* the
+  final chunk, the one signal HTTP/1.1 has for a failed body: curl reports "transfer closed with
+  outstanding read data", httpx a ``RemoteProtocolError``; the error is logged with the request id.
+
+A chainlet that returns the stream it got from a dependency (`RemoteStream`, not iterated yet)
+relays it without decoding: the dependency's complete frames are passed on as they arrive, and
+the next chunk is read only once the previous one was written, so memory stays flat however long
+the stream (back-pressure runs from the final caller through every hop to the producer).
+
+While a stream runs, the request holds its ``predict_concurrency`` slot (it counts as in flight
+for `/metrics` and the graceful drain waits for it); a caller that disconnects stops it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import inspect
+import logging
+import struct
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from typing import Any
+
+import pydantic_core
+
+from infra_chains.errors import DependencyUnreachableError, RemoteTimeoutError
+from infra_chains.public_types import RemoteErrorDetail
+from infra_chains.serving import remote_errors, transport
+
+logger = logging.getLogger(__name__)
+
+Message = MutableMapping[str, Any]
+Send = Callable[[Message], Awaitable[None]]
+Receive = Callable[[], Awaitable[Message]]
+
+#: Content type of a framed stream (see the module docstring); stubs ask for it in ``Accept``.
+STREAM_CONTENT_TYPE = "application/vnd.infra-chains.stream"
+_STREAM_CT = STREAM_CONTENT_TYPE.encode()
+_RAW_CT = {str: b"text/plain; charset=utf-8", bytes: b"application/octet-stream"}
+_HEAD = struct.Struct(">cI")
+DATA, ERROR, END = b"d", b"e", b"z"
+_END_FRAME = _HEAD.pack(END, 0)
+#: Largest frame a stub accepts: a corrupt length must not make it buffer gigabytes.
+MAX_FRAME_BYTES = 1024 * 1024 * 1024
+#: Frames of a relayed stream are passed on in chunks of at most this many bytes (at frame ends).
+_RELAY_CHUNK_BYTES = 1024 * 1024
+#: `ChainletApp._run`'s status for "the response is a stream, send it with `send_stream`".
+STREAMING = -1
+
+
+def stream_item_type(annotation: Any) -> type[str] | type[bytes] | None:
+    """``str`` or ``bytes`` for ``AsyncIterator[str]`` / ``AsyncIterator[bytes]``, else None."""
+    import collections.abc
+    import typing
+
+    if typing.get_origin(annotation) in (collections.abc.AsyncIterator, collections.abc.AsyncGenerator,
+                                         collections.abc.AsyncIterable):
+        args = typing.get_args(annotation)
+        if args and args[0] in (str, bytes):
+            return args[0]  # type: ignore[no-any-return]
+    return None
+
+
+def frame(kind: bytes, payload: bytes) -> bytes:
+    return _HEAD.pack(kind, len(payload)) + payload
+
+
+def wants_frames(accept: bytes) -> bool:
+    """Whether an ``Accept`` header asks for the framed stream."""
+    return _STREAM_CT in accept
+
+
+# -- server side ---------------------------------------------------------------------------------
+class Outgoing:
+    """A stream about to be sent: the iterator ``run_remote`` returned, and its slot to release."""
+
+    __slots__ = ("item_type", "release", "source")
+
+    def __init__(self, source: Any, item_type: type[str] | type[bytes],
+                 release: Callable[[], None]) -> None:
+        self.source = source
+        self.item_type = item_type
+        self.release = release
+
+
+async def open_stream(run_remote: Callable[..., Any], kwargs: dict[str, Any],
+                      item_type: type[str] | type[bytes], release: Callable[[], None]) -> Outgoing:
+    """Call a streaming ``run_remote``: an async generator, or an ``async def`` returning a stream
+    (a relay). Raises what the call raises (then nothing was sent yet)."""
+    result = run_remote(**kwargs)
+    if inspect.isawaitable(result):
+        result = await result
+    if not hasattr(result, "__anext__"):
+        raise TypeError(f"run_remote is annotated to return AsyncIterator[{item_type.__name__}] but "
+                        f"returned {type(result).__name__}; yield the items, or return an async "
+                        "iterator (e.g. the stream of a dependency's run_remote)")
+    return Outgoing(result, item_type, release)
+
+
+class _Sender:
+    """One response being streamed; notices a caller that went away."""
+
+    def __init__(self, send: Send, receive: Receive) -> None:
+        self.send = send
+        self.receive = receive
+        self.gone = False
+        self.active = True
+        self.task = asyncio.current_task()
+        self.watcher: asyncio.Task[None] | None = None
+
+    def watch(self) -> None:
+        self.watcher = asyncio.ensure_future(self._watch())
+
+    async def _watch(self) -> None:
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                break
+        if self.active:  # a stream still running: stop it where it waits
+            self.gone = True
+            if self.task is not None:
+                self.task.cancel()
+
+    def stop_watching(self) -> None:
+        self.active = False
+        if self.watcher is not None:
+            self.watcher.cancel()
+
+    async def body(self, data: bytes, more: bool = True) -> None:
+        await self.send({"type": "http.response.body", "body": data, "more_body": more})
+
+
+async def send_stream(send: Send, receive: Receive, outgoing: Outgoing, *, framed: bool,
+                      headers: list[tuple[bytes, bytes]], chainlet: str) -> tuple[int, str | None]:
+    """Send ``outgoing`` as the response; ``(status for the metrics, error summary)``.
+
+    The first item is produced before the response starts, so an error before it is answered as
+    an ordinary error response; the status is then 0 when the caller went away.
+    """
+    try:
+        return await _send_stream(send, receive, outgoing, framed, headers, chainlet)
+    finally:
+        outgoing.release()
+
+
+async def _send_stream(send: Send, receive: Receive, outgoing: Outgoing, framed: bool,
+                       headers: list[tuple[bytes, bytes]], chainlet: str) -> tuple[int, str | None]:
+    source = outgoing.source
+    relay = framed and isinstance(source, RemoteStream) and not source.started
+    items: AsyncIterator[Any] = source.frames() if relay else source
+    sender = _Sender(send, receive)
+    count = 0
+    try:
+        try:
+            first = await items.__anext__()
+        except StopAsyncIteration:
+            first = None
+        except Exception as exc:  # noqa: BLE001 - the user's error, answered as a response
+            return await _error_response(sender, exc, headers, chainlet)
+        content_type = _STREAM_CT if framed else _RAW_CT[outgoing.item_type]
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-type", content_type), (b"cache-control", b"no-store"),
+            (b"x-accel-buffering", b"no"), *headers]})
+        sender.watch()
+        encode = _frame_item if framed and not relay else _raw_item
+        item_type = outgoing.item_type
+        try:
+            if first is not None:
+                await sender.body(first if relay else encode(first, item_type))
+                count += 1
+                async for item in items:
+                    await sender.body(item if relay else encode(item, item_type))
+                    count += 1
+        except asyncio.CancelledError:
+            if not sender.gone:
+                raise
+            if sender.task is not None:
+                sender.task.uncancel()
+            logger.debug("caller of chainlet %s went away after %d stream items", chainlet, count)
+            return 0, None
+        except Exception as exc:  # noqa: BLE001 - the user's error, after the status was sent
+            sender.stop_watching()
+            detail = remote_errors.detail_from_exception(exc, chainlet)
+            summary = (f"stream failed after {count} items: {detail.exception_cls_name}: "
+                       f"{detail.exception_message}")
+            if framed:
+                await sender.body(frame(ERROR, remote_errors.error_body(detail)), more=False)
+            # Raw: return without the final chunk; the server closes the connection, which the
+            # caller sees as an incomplete body (module docstring).
+            return 500, summary
+        sender.stop_watching()
+        await sender.body(b"" if relay or not framed else _END_FRAME, more=False)
+        if relay and source.failed is not None:
+            return 500, f"relayed stream failed upstream: {source.failed}"
+        return 200, None
+    finally:
+        sender.stop_watching()
+        await _close(source)
+
+
+async def _error_response(sender: _Sender, exc: Exception, headers: list[tuple[bytes, bytes]],
+                          chainlet: str) -> tuple[int, str | None]:
+    detail = remote_errors.detail_from_exception(exc, chainlet)
+    body = remote_errors.error_body(detail)
+    await sender.send({"type": "http.response.start", "status": detail.status_code, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+        *headers]})
+    await sender.body(body, more=False)
+    return detail.status_code, f"{detail.exception_cls_name}: {detail.exception_message}"
+
+
+def _frame_item(item: Any, item_type: type[Any]) -> bytes:
+    data = _raw_item(item, item_type)
+    return _HEAD.pack(DATA, len(data)) + data
+
+
+def _raw_item(item: Any, item_type: type[Any]) -> bytes:
+    if item_type is str:
+        if isinstance(item, str):
+            return item.encode()
+    elif isinstance(item, (bytes, bytearray, memoryview)):
+        return bytes(item) if isinstance(item, memoryview) else item  # type: ignore[return-value]
+    raise TypeError(f"a stream of {item_type.__name__} items got a {type(item).__name__} item "
+                    f"({_short(item)}); yield {item_type.__name__} only (encode structured data "
+                    "with chains.streaming.stream_writer and yield bytes)")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+async def _close(source: Any) -> None:
+    """Close a stream we stop reading: an async generator runs its ``finally``, a relayed stream
+    closes its connection (so its producer stops too)."""
+    aclose = getattr(source, "aclose", None)
+    if aclose is not None:
+        try:
+            await aclose()
+        except Exception:  # noqa: BLE001 - closing must not mask how the stream ended
+            logger.debug("closing a stream raised", exc_info=True)
+
+
+# -- stub side -----------------------------------------------------------------------------------
+class RemoteStream:
+    """What a stub's ``run_remote`` returns for a streaming dependency: an async iterator of its
+    items (``str`` or ``bytes``), sent for on the first ``__anext__``.
+
+    A remote error (before or during the stream) is raised from ``__anext__`` as the stub raises
+    errors of plain calls, after the items that came before it; `aclose` (or leaving an ``async
+    for`` early and dropping the stream) closes the connection, which stops the producer.
+    """
+
+    def __init__(self, open_body: Callable[[], Awaitable[transport.BodyStream]], *, chainlet: str,
+                 url: str, item_type: type[str] | type[bytes], read_timeout: float) -> None:
+        self._open_body = open_body
+        self._chainlet = chainlet
+        self._url = url
+        self._item_type = item_type
+        self._read_timeout = read_timeout
+        self._body: transport.BodyStream | None = None
+        self._buffer = bytearray()
+        self._items: collections.deque[bytes] = collections.deque()
+        self._done = False  # no more chunks to read
+        self._error: Exception | None = None  # raised once the items before it are taken
+        self.started = False
+        #: What ended a relayed stream with an error, for the relaying server's metrics.
+        self.failed: str | None = None
+
+    def __repr__(self) -> str:
+        return f"<stream of {self._item_type.__name__} from chainlet `{self._chainlet}`>"
+
+    def __aiter__(self) -> RemoteStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        self.started = True
+        items = self._items
+        while not items:
+            if self._error is not None:
+                error, self._error = self._error, None
+                raise error
+            if self._done:
+                raise StopAsyncIteration
+            chunk = await self._next_chunk()
+            if chunk is None:
+                self._end(self._cut_off())
+            else:
+                self._parse(chunk)
+        data = items.popleft()
+        return data.decode() if self._item_type is str else data
+
+    async def aclose(self) -> None:
+        self._done = True
+        self._items.clear()
+        if self._body is not None:
+            self._body.close()
+
+    def _end(self, error: Exception | None = None) -> None:
+        self._done = True
+        self._error = error
+        if self._body is not None:
+            self._body.close()  # read to its end already, normally: then a no-op
+
+    async def _next_chunk(self) -> bytes | None:
+        body = self._body
+        if body is None:
+            body = self._body = await self._open_body()
+            if body.content_type.partition(";")[0].strip() != STREAM_CONTENT_TYPE:
+                self._end()
+                raise DependencyUnreachableError(
+                    f"Chainlet `{self._chainlet}` at {self._url} answered with content type "
+                    f"{body.content_type!r}, not a stream: is it a chainlet whose run_remote "
+                    "streams, running the same infra_chains version?",
+                    chainlet=self._chainlet, url=self._url)
+        try:
+            return await body.next_chunk(self._read_timeout)
+        except transport.AttemptTimeout:
+            self._end()
+            raise RemoteTimeoutError(
+                f"Stream from chainlet `{self._chainlet}` at {self._url}: no data for "
+                f"{self._read_timeout:g} s (timeout_sec). Raise `timeout_sec` in "
+                "`chains.depends(...)` if it is just slow.", chainlet=self._chainlet, url=self._url,
+            ) from None
+        except transport.TransportError as exc:
+            self._end()
+            raise self._broken(str(exc)) from None
+
+    def _scan(self, limit: int) -> tuple[int, bytes | None, int]:
+        """``(end of the complete frames in the buffer, kind of the final frame if one came, where
+        that frame starts)``,
+        stopping after ``limit`` bytes; raises on a corrupt frame head."""
+        buffer = self._buffer
+        size = len(buffer)
+        position = 0
+        while size - position >= _HEAD.size and position < limit:
+            kind, length = _HEAD.unpack_from(buffer, position)
+            if length > MAX_FRAME_BYTES or kind not in (DATA, ERROR, END):
+                self._end()
+                raise DependencyUnreachableError(
+                    f"Stream from chainlet `{self._chainlet}` at {self._url} is not a valid frame "
+                    f"sequence (frame kind {kind!r}, length {length}).",
+                    chainlet=self._chainlet, url=self._url)
+            end = position + _HEAD.size + length
+            if end > size:
+                break
+            if kind != DATA:
+                return end, kind, position
+            position = end
+        return position, None, position
+
+    def _parse(self, chunk: bytes) -> None:
+        """Move the complete frames of the buffer to ``_items`` (or end the stream)."""
+        buffer = self._buffer
+        buffer += chunk
+        end, _, _ = self._scan(len(buffer) + 1)
+        position = 0
+        while position < end:
+            kind, length = _HEAD.unpack_from(buffer, position)
+            start = position + _HEAD.size
+            position = start + length
+            if kind == DATA:
+                self._items.append(bytes(buffer[start:position]))
+            elif kind == ERROR:
+                self._end(self._remote_error(bytes(buffer[start:position])))
+            else:
+                self._end()
+        del buffer[:end]
+
+    async def frames(self) -> AsyncIterator[bytes]:
+        """The raw frames of the stream, in chunks that end at frame boundaries (for a relay).
+
+        Data frames and the final (end or error) frame pass unchanged; a broken connection
+        raises, after the complete frames that came before it."""
+        self.started = True
+        buffer = self._buffer
+        while True:
+            end, final, final_start = self._scan(_RELAY_CHUNK_BYTES)
+            if end:
+                out = bytes(buffer[:end])
+                if final == ERROR:
+                    self.failed = _summary(out[final_start + _HEAD.size:])
+                del buffer[:end]
+                yield out
+            if final is not None:
+                self._end()
+                return
+            if len(buffer) >= _HEAD.size + _RELAY_CHUNK_BYTES and end:
+                continue  # more complete frames may be buffered: pass them on first
+            chunk = await self._next_chunk()
+            if chunk is None:
+                self._end()
+                raise self._cut_off()
+            buffer += chunk
+
+    def _remote_error(self, payload: bytes) -> Exception:
+        status = 500
+        try:
+            status = RemoteErrorDetail.model_validate(pydantic_core.from_json(payload)["error"]).status_code
+        except Exception:  # noqa: BLE001 - a malformed detail is reported as the body's text
+            pass
+        return remote_errors.exception_from_response(status, payload, chainlet=self._chainlet,
+                                                     url=self._url)
+
+    def _cut_off(self) -> Exception:
+        return self._broken("the stream ended without its end mark (the producer's process died or "
+                            "the connection broke)")
+
+    def _broken(self, reason: str) -> Exception:
+        return DependencyUnreachableError(
+            f"Stream from chainlet `{self._chainlet}` at {self._url} broke: {reason}.",
+            chainlet=self._chainlet, url=self._url)
+
+
+def _summary(payload: bytes | bytearray) -> str:
+    try:
+        error = pydantic_core.from_json(payload)["error"]
+        return f"{error['remote_name']}: {error['exception_cls_name']}: {error['exception_message']}"
+    except Exception:  # noqa: BLE001
+        return "error frame"

@@ -1,0 +1,346 @@
+"""Streaming run_remote over HTTP: chunked answers, the stub's stream, relays, errors, limits.
+
+Chainlets in ``chains/streaming_chain.py``. Time to first item is shown by a handshake: `Words`
+waits, after its first item, for a gate file that the test creates only once that item arrived.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import pathlib
+import re
+import signal
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+
+from infra_chains.errors import DependencyUnreachableError
+from infra_chains.framework.chainlet import definition_of
+from infra_chains.public_types import RPCOptions, ServiceDescriptor
+from infra_chains.serving import streams, transport
+from infra_chains.serving.httptools_transport import HttptoolsTransport
+from infra_chains.serving.stub import make_chainlet_stub
+from infra_chains.serving.testing import ChainletProcess
+
+from .chains import streaming_chain
+from .conftest import Serve
+
+servers = pytest.mark.servers
+T = TypeVar("T")
+STREAM_ACCEPT = {"accept": streams.STREAM_CONTENT_TYPE}
+
+
+# -- the framed wire format, against a fake body ---------------------------------------------------
+class FakeBody(transport.BodyStream):
+    """A streamed body that hands out given chunks (a fake of the transport's side)."""
+
+    def __init__(self, chunks: list[bytes], content_type: str = streams.STREAM_CONTENT_TYPE) -> None:
+        self.status = 200
+        self.content_type = content_type
+        self.chunks = list(chunks)
+        self.closed = False
+
+    async def next_chunk(self, timeout: float) -> bytes | None:
+        return self.chunks.pop(0) if self.chunks else None
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def remote(chunks: list[bytes], item_type: type[str] | type[bytes] = str,
+           **kwargs: str) -> tuple[streams.RemoteStream, FakeBody]:
+    body = FakeBody(chunks, **kwargs)
+
+    async def open_body() -> transport.BodyStream:
+        return body
+
+    return streams.RemoteStream(open_body, chainlet="Dep", url="http://dep/run_remote",
+                                item_type=item_type, read_timeout=5), body
+
+
+def frames(*items: bytes, end: bytes = streams.frame(streams.END, b"")) -> bytes:
+    return b"".join(streams.frame(streams.DATA, item) for item in items) + end
+
+
+async def collect(stream: AsyncIterator[object]) -> list[object]:
+    return [item async for item in stream]
+
+
+def test_items_keep_their_boundaries_however_the_bytes_are_split() -> None:
+    wire = frames("é-1".encode(), b"two", b"")
+    for cut in range(1, len(wire)):
+        stream, body = remote([wire[:cut], wire[cut:]])
+        assert asyncio.run(collect(stream)) == ["é-1", "two", ""]
+        assert body.closed
+
+
+def test_an_error_frame_is_raised_after_the_items_before_it() -> None:
+    error = b'{"error":{"remote_name":"Dep","exception_cls_name":"KeyError","exception_module_name":"builtins","exception_message":"\'k\'","status_code":500}}'
+    stream, _ = remote([frames(b"a", end=streams.frame(streams.ERROR, error))])
+
+    async def run() -> list[object]:
+        got: list[object] = []
+        with pytest.raises(KeyError, match="k"):
+            async for item in stream:
+                got.append(item)
+        return got
+
+    assert asyncio.run(run()) == ["a"]
+
+
+def test_a_stream_cut_off_without_its_end_mark_is_an_error_not_a_short_stream() -> None:
+    stream, _ = remote([frames(b"a", end=b"")])
+    with pytest.raises(DependencyUnreachableError, match="ended without its end mark"):
+        asyncio.run(collect(stream))
+
+
+def test_an_answer_that_is_not_a_stream_is_refused() -> None:
+    stream, body = remote([b"{}"], content_type="application/json")
+    with pytest.raises(DependencyUnreachableError, match="not a stream"):
+        asyncio.run(collect(stream))
+    assert body.closed
+
+
+def test_a_relay_passes_complete_frames_only() -> None:
+    wire = frames(b"abc", b"defg")
+    stream, _ = remote([wire[:3], wire[3:10], wire[10:]], item_type=bytes)
+
+    async def run() -> list[bytes]:
+        return [chunk async for chunk in stream.frames()]
+
+    chunks = asyncio.run(run())
+    assert b"".join(chunks) == wire
+    for chunk in chunks:  # each chunk is whole frames: a relay can append its own error frame
+        position = 0
+        while position < len(chunk):
+            position += 5 + int.from_bytes(chunk[position + 1:position + 5], "big")
+        assert position == len(chunk)
+
+
+# -- real servers -----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def chain(serve_module: Serve) -> dict[str, ChainletProcess]:
+    words = serve_module("streaming_chain:Words", name="Words")
+    failing = serve_module("streaming_chain:Failing", name="Failing")
+    blob = serve_module("streaming_chain:Blob", name="Blob")
+    typed = serve_module("streaming_chain:Typed", name="Typed")
+    blob_relay = serve_module("streaming_chain:BlobRelay", name="BlobRelay",
+                              dependencies={"Blob": blob.url})
+    return {
+        "Words": words, "Failing": failing, "Blob": blob, "BlobRelay": blob_relay,
+        "WordsRelay": serve_module("streaming_chain:WordsRelay", name="WordsRelay",
+                                   dependencies={"Words": words.url}),
+        "Upper": serve_module("streaming_chain:Upper", name="Upper", dependencies={"Words": words.url}),
+        "FailingRelay": serve_module("streaming_chain:FailingRelay", name="FailingRelay",
+                                     dependencies={"Failing": failing.url}),
+        "TypedConsumer": serve_module("streaming_chain:TypedConsumer", name="TypedConsumer",
+                                      dependencies={"Typed": typed.url}),
+        "BlobCounter": serve_module("streaming_chain:BlobCounter", name="BlobCounter",
+                                    dependencies={"BlobRelay": blob_relay.url}),
+    }
+
+
+@pytest.fixture
+def gate(tmp_path: pathlib.Path) -> Iterator[pathlib.Path]:
+    path = tmp_path / "gate"
+    yield path
+    path.touch()  # never leave a producer waiting
+
+
+def stub_to(process: ChainletProcess, cls: type[object],
+            client: transport.AsyncTransport) -> object:
+    descriptor = ServiceDescriptor(name=process.contract.chainlet_name,
+                                   predict_url=process.predict_url, options=RPCOptions(retries=1))
+    return make_chainlet_stub(definition_of(cls), descriptor, caller_is_async=True,
+                              async_transport=client)
+
+
+def run_closing(client: transport.AsyncTransport, coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run ``coroutine``, then close ``client``'s connections on the same loop."""
+    async def main() -> T:
+        try:
+            return await coroutine
+        finally:
+            await client.aclose()
+
+    return asyncio.run(main())
+
+
+@servers
+@pytest.mark.parametrize("entry", ["Words", "WordsRelay", "Upper"])
+def test_first_item_reaches_an_http_caller_while_the_producer_still_runs(
+    chain: dict[str, ChainletProcess], entry: str, gate: pathlib.Path,
+) -> None:
+    with httpx.stream("POST", chain[entry].predict_url, json={"count": 3, "gate": str(gate)},
+                      timeout=60) as response:
+        assert response.status_code == 200
+        assert response.headers["transfer-encoding"] == "chunked"
+        assert response.headers["content-type"].startswith("text/plain")
+        chunks = response.iter_text()
+        first = next(chunks)
+        assert first.lower() == "w0 "
+        gate.touch()  # the producer is still waiting for this: it had not finished
+        rest = "".join(chunks)
+    assert (first + rest).lower() == "w0 released w1 w2 "
+
+
+@servers
+@pytest.mark.parametrize("entry", ["Words", "WordsRelay"])
+def test_first_item_reaches_a_stub_while_the_producer_still_runs(
+    chain: dict[str, ChainletProcess], entry: str, gate: pathlib.Path,
+) -> None:
+    client = HttptoolsTransport()
+    stub = stub_to(chain[entry], streaming_chain.WordsRelay if entry == "WordsRelay" else
+                   streaming_chain.Words, client)
+
+    async def run() -> list[str]:
+        stream = stub.run_remote(3, str(gate))  # type: ignore[attr-defined]
+        first = await stream.__anext__()
+        gate.touch()
+        return [first, *[item async for item in stream]]
+
+    assert run_closing(client, run()) == ["w0 ", "released ", "w1 ", "w2 "]
+
+
+@servers
+@pytest.mark.parametrize("entry", ["Failing", "FailingRelay"])
+def test_an_error_mid_stream_reaches_the_stub_as_the_remote_exception(
+    chain: dict[str, ChainletProcess], entry: str,
+) -> None:
+    client = HttptoolsTransport()
+    stub = stub_to(chain[entry], streaming_chain.Failing if entry == "Failing" else
+                   streaming_chain.FailingRelay, client)
+    got: list[str] = []
+
+    async def run() -> None:
+        async for item in stub.run_remote(2):  # type: ignore[attr-defined]
+            got.append(item)
+
+    with pytest.raises(ValueError, match="producer failed after 2 items") as error:
+        run_closing(client, run())
+    assert got == ["item0 ", "item1 "]
+    assert "Failing" in str(error.value)  # the remote chainlet is named, with its traceback
+
+
+@servers
+def test_an_error_mid_stream_cuts_a_plain_http_callers_body(chain: dict[str, ChainletProcess]) -> None:
+    with httpx.stream("POST", chain["FailingRelay"].predict_url, json={"fail_after": 2}) as response:
+        assert response.status_code == 200
+        with pytest.raises(httpx.RemoteProtocolError):
+            response.read()
+
+
+@servers
+def test_an_error_before_the_first_item_is_an_ordinary_error_response(
+    chain: dict[str, ChainletProcess],
+) -> None:
+    response = httpx.post(chain["FailingRelay"].predict_url, json={"fail_after": 0}, timeout=10)
+    assert response.status_code == 500
+    assert "producer failed after 0 items" in response.json()["error"]["exception_message"]
+    bad = httpx.post(chain["Words"].predict_url, json={"count": "many"}, timeout=10)
+    assert bad.status_code == 422  # arguments are validated before anything streams
+
+
+@servers
+def test_typed_items_with_header_and_footer_through_a_stub(chain: dict[str, ChainletProcess]) -> None:
+    response = httpx.post(chain["TypedConsumer"].predict_url, json={"count": 3}, timeout=10)
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "header": {"title": "numbers"},
+        "chunks": [{"index": i, "words": [str(i)] * (i + 1)} for i in range(3)],
+        "footer": {"count": 3},
+    }
+
+
+@servers
+def test_bytes_through_a_relay_and_a_stub(chain: dict[str, ChainletProcess]) -> None:
+    size = 3 * 1024 * 1024 + 7
+    response = httpx.post(chain["BlobCounter"].predict_url, json={"size": size}, timeout=30)
+    assert response.status_code == 200, response.text
+    assert response.json() == size
+    with httpx.stream("POST", chain["BlobRelay"].predict_url, json={"size": 1000, "chunk": 64}) as raw:
+        assert raw.headers["content-type"] == "application/octet-stream"
+        assert len(raw.read()) == 1000
+
+
+def _rss_kib(process: ChainletProcess) -> int:
+    assert process.process is not None
+    status = pathlib.Path(f"/proc/{process.process.pid}/status").read_text()
+    match = re.search(r"VmRSS:\s+(\d+) kB", status)
+    assert match is not None
+    return int(match.group(1))
+
+
+@servers
+def test_memory_of_a_relay_stays_flat_for_a_100_mb_stream(chain: dict[str, ChainletProcess]) -> None:
+    relay = chain["BlobRelay"]
+    size = 100 * 1024 * 1024
+    with httpx.stream("POST", relay.predict_url, json={"size": 1024 * 1024}, timeout=60) as warm:
+        warm.read()  # first use: imports, pools, buffers
+    before = _rss_kib(relay)
+    received = 0
+    peak = before
+    with httpx.stream("POST", relay.predict_url, json={"size": size}, headers=STREAM_ACCEPT,
+                      timeout=60) as response:
+        for count, chunk in enumerate(response.iter_raw()):
+            received += len(chunk)
+            if count % 64 == 0:
+                peak = max(peak, _rss_kib(relay))
+    assert received > size  # the items and their frame heads
+    growth_mib = (max(peak, _rss_kib(relay)) - before) / 1024
+    assert growth_mib < 32, f"relay RSS grew {growth_mib:.1f} MiB for a 100 MiB stream"
+
+
+@servers
+def test_a_stream_counts_as_in_flight_until_it_ends(
+    chain: dict[str, ChainletProcess], gate: pathlib.Path,
+) -> None:
+    words = chain["Words"]
+
+    def in_flight() -> int:
+        _, metrics = words.get("/metrics")
+        match = re.search(rb'infra_chains_in_flight_requests\{[^}]*\} (\d+)', metrics)
+        assert match is not None
+        return int(match.group(1))
+
+    with httpx.stream("POST", words.predict_url, json={"count": 2, "gate": str(gate)}) as response:
+        chunks = response.iter_raw()
+        next(chunks)
+        assert in_flight() == 1
+        gate.touch()
+        b"".join(chunks)
+    assert in_flight() == 0
+
+
+@servers
+def test_a_caller_that_goes_away_stops_the_stream(
+    chain: dict[str, ChainletProcess], gate: pathlib.Path,
+) -> None:
+    words = chain["Words"]
+    with httpx.stream("POST", words.predict_url, json={"count": 2, "gate": str(gate)}) as response:
+        next(response.iter_raw())
+    # The producer waits for a gate nobody opens; the disconnect must end it and free its slot.
+    for _ in range(500):
+        _, metrics = words.get("/metrics")
+        if re.search(rb"infra_chains_in_flight_requests\{[^}]*\} 0", metrics):
+            break
+        asyncio.run(asyncio.sleep(0.01))
+    else:
+        pytest.fail("the stream kept running after its caller disconnected")
+
+
+@servers
+def test_graceful_shutdown_waits_for_a_running_stream(serve: Serve, gate: pathlib.Path) -> None:
+    words = serve("streaming_chain:Words", name="Words", graceful_shutdown_sec=30)
+    with httpx.stream("POST", words.predict_url, json={"count": 3, "gate": str(gate)},
+                      timeout=60) as response:
+        chunks = response.iter_text()
+        first = next(chunks)
+        assert words.process is not None
+        words.process.send_signal(signal.SIGTERM)
+        gate.touch()
+        rest = "".join(chunks)
+    assert first + rest == "w0 released w1 w2 "
+    assert words.process.wait(30) == 0
