@@ -42,6 +42,8 @@ class _ConfigModelMeta(ModelMetaclass):
         # The metaclass's __call__ runs for `Compute(...)` only: pydantic builds nested models and
         # `model_validate` results without it (a custom `__init__` would run for those too).
         def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+            if args:  # truss-chains' plain classes (`Compute(4, "1Gi")`) take arguments by position
+                args, kwargs = (), _by_position(cls, args, kwargs)
             try:
                 return super().__call__(*args, **kwargs)
             except pydantic.ValidationError as exc:
@@ -57,6 +59,22 @@ class ConfigModel(pydantic.BaseModel, metaclass=_ConfigModelMeta):
 
     #: The problem code of a bad value of this model (`errors.ProblemCode`).
     __problem_code__: ClassVar[ProblemCode]
+    #: Fields that may be given by position, in order (truss-chains' ``Compute`` allows it).
+    __positional__: ClassVar[tuple[str, ...]] = ()
+
+
+def _by_position(cls: type[ConfigModel], args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    names = cls.__positional__
+    if len(args) > len(names):
+        takes = (f"at most {len(names)} positional arguments ({', '.join(names)})" if names
+                 else "keyword arguments only")
+        raise TypeError(f"{cls.__name__}() takes {takes}, but {len(args)} were given by position; "
+                        f"pass them by name, e.g. {cls.__name__}(field=value)")
+    given = dict(zip(names, args, strict=False))
+    twice = sorted(given.keys() & kwargs.keys())
+    if twice:
+        raise TypeError(f"{cls.__name__}() got multiple values for {', '.join(twice)}")
+    return {**given, **kwargs}
 
 
 def config_value_error(

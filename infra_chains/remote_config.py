@@ -193,6 +193,9 @@ class Compute(ConfigModel):
     """
 
     __problem_code__: ClassVar[ProblemCode] = "compute-value"
+    __positional__: ClassVar[tuple[str, ...]] = (
+        "cpu_count", "memory", "gpu", "gpu_count", "predict_concurrency",
+    )
 
     cpu_count: int = pydantic.Field(default=1, ge=1)
     memory: str = "2Gi"

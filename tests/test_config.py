@@ -35,6 +35,18 @@ def test_compute_defaults() -> None:
     assert compute.memory_bytes == 2 * 1024**3
 
 
+def test_compute_takes_truss_chains_positional_arguments() -> None:
+    # truss-chains' Compute is a plain class: `chains.Compute(4, "1Gi")` in its tests.
+    assert chains.Compute(4, "1Gi", "T4") == chains.Compute(cpu_count=4, memory="1Gi", gpu="T4")
+    assert chains.Compute(2, predict_concurrency=3).predict_concurrency == 3
+    with pytest.raises(TypeError, match=r"Compute\(\) got multiple values for cpu_count"):
+        chains.Compute(4, cpu_count=2)
+    with pytest.raises(TypeError, match=r"at most 5 positional arguments .* but 6 were given"):
+        chains.Compute(1, "1Gi", None, 1, 1, 9)
+    with pytest.raises(TypeError, match=r"RemoteConfig\(\) takes keyword arguments only"):
+        chains.RemoteConfig(chains.DockerImage())
+
+
 @pytest.mark.parametrize(
     ("memory", "size"),
     [("2Gi", 2 * 1024**3), ("512Mi", 512 * 1024**2), ("1.5G", 1_500_000_000), ("100", 100),
