@@ -19,6 +19,7 @@ from infra_chains.cli.console import err_console, out_console
 from infra_chains.cli.examples import example_arguments
 from infra_chains.framework.chainlet import definition_of
 from infra_chains.framework.loading import load_entrypoint
+from infra_chains.serving.websocket import websocket_url
 from infra_chains.targets.base import ChainletProgress
 from infra_chains.targets.secrets import MissingSecretsError
 
@@ -120,6 +121,11 @@ def push(
         f"[green]✓[/] Chain [bold]{escape(service.name)}[/] ready in {elapsed:.2f}s "
         f"({updated} started, {len(latest) - updated} unchanged)."
     )
+    if definition_of(entry).endpoint.is_websocket:
+        url = websocket_url(service.run_remote_url)
+        out_console.print(f"Entrypoint: {url}")
+        out_console.print(f"Talk to it: python -m websockets {url}")
+        return
     body = json.dumps(example_arguments(definition_of(entry).endpoint.params))
     out_console.print(f"Entrypoint: {service.run_remote_url}")
     out_console.print(

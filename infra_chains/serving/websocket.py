@@ -57,6 +57,13 @@ _SENDABLE_CODES = frozenset({1000, 1001, 1002, 1003, *range(1007, 1015)})
 MAX_REASON_BYTES = 123
 
 
+def websocket_url(run_remote_url: str) -> str:
+    """The websocket address of the chainlet whose ``/run_remote`` is at ``run_remote_url``."""
+    scheme, _, rest = run_remote_url.partition("://")
+    base = rest[: -len("/run_remote")] if rest.endswith("/run_remote") else rest.rstrip("/")
+    return f"{'wss' if scheme == 'https' else 'ws'}://{base}{WEBSOCKET_PATH}"
+
+
 class WebSocketDisconnect(ChainsError):
     """The websocket is closed: raised by ``receive*`` once the client has closed (``code`` is
     its close code, 1006 if the connection dropped), and by ``send*`` on a closed connection.

@@ -13,7 +13,13 @@ import pytest
 
 import infra_chains as chains
 from infra_chains.serving import websocket
-from infra_chains.serving.websocket import Handshake, ServerWebSocket, origin_problem, run_session
+from infra_chains.serving.websocket import (
+    Handshake,
+    ServerWebSocket,
+    origin_problem,
+    run_session,
+    websocket_url,
+)
 
 
 class FakeServer:
@@ -229,3 +235,8 @@ def test_a_client_that_left_gets_no_close() -> None:
 ])
 def test_origin(origin: bytes, host: bytes, allowed: frozenset[bytes] | None, refused: bool) -> None:
     assert (origin_problem(origin, host, allowed) is not None) is refused
+
+
+def test_websocket_url_of_an_entrypoint() -> None:
+    assert websocket_url("http://127.0.0.1:8000/run_remote") == "ws://127.0.0.1:8000/websocket"
+    assert websocket_url("https://chain.example/prod/run_remote") == "wss://chain.example/prod/websocket"

@@ -15,7 +15,9 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Origin
 
 import infra_chains as chains
+from infra_chains.cli.app import main
 from infra_chains.framework.loading import load_entrypoint
+from infra_chains.serving.websocket import websocket_url
 from infra_chains.targets.local import LocalTarget
 
 from .test_local_target import write
@@ -51,10 +53,6 @@ class Talk(chains.ChainletBase):
             else:
                 await websocket.send_text(await self._shout.run_remote(message))
 '''
-
-
-def websocket_url(service: chains.ChainService) -> str:
-    return service.run_remote_url.replace("http://", "ws://").replace("/run_remote", "/websocket")
 
 
 def talk(url: str, messages: list[str | bytes], **kwargs: Any) -> list[str | bytes]:
@@ -98,7 +96,7 @@ def test_truss_chains_websocket_chain_runs_as_ported(
     pytest.importorskip("fastapi", reason="the ported file imports fastapi (the `test` extra)")
     service = chains.push(load_entrypoint(PORTED), chain_name="websocket-chain")
     assert service is not None
-    url = websocket_url(service)
+    url = websocket_url(service.run_remote_url)
     # truss-chains' own test (tests/test_e2e.py::test_websocket_chain), against the local target.
     assert talk(url, ["Test", "dep"]) == ["You said: Test.", "Hello from dependency, Head."]
     # The handler's `except fastapi.WebSocketDisconnect` sees the client leave.
@@ -112,7 +110,7 @@ def test_text_bytes_dependency_and_closing(state_root: pathlib.Path, local_targe
                                            tmp_path: pathlib.Path) -> None:
     service = chains.push(load_entrypoint(write(tmp_path, "talk_chain", CHAIN)), chain_name="talk")
     assert service is not None
-    url = websocket_url(service)
+    url = websocket_url(service.run_remote_url)
     assert talk(url, ["hi", "bytes", b"\x00ab", "again"]) == ["HI!", b"\x00ab\x00ab", "AGAIN!"]
     # Closing from the server: the code and reason reach the client.
     assert closed_with(url, "bye 7") == (4007, "as asked")
@@ -123,10 +121,15 @@ def test_text_bytes_dependency_and_closing(state_root: pathlib.Path, local_targe
     assert talk(url, ["after"]) == ["AFTER!"]
 
 
-def test_the_handshake_is_guarded_like_run_remote(state_root: pathlib.Path, tmp_path: pathlib.Path) -> None:
-    service = chains.push(load_entrypoint(write(tmp_path, "guarded_talk", CHAIN)), chain_name="guarded")
-    assert service is not None
-    url = websocket_url(service)
+def test_the_handshake_is_guarded_like_run_remote(
+    state_root: pathlib.Path, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["push", str(write(tmp_path, "guarded_talk", CHAIN)), "--name", "guarded"]) == 0
+    # The CLI prints the websocket address and a client to try it with, not a curl POST.
+    out = capsys.readouterr().out
+    url = out.split("Entrypoint: ")[1].split()[0]
+    assert url.startswith("ws://127.0.0.1:") and url.endswith("/websocket")
+    assert f"python -m websockets {url}" in out and "curl" not in out
     port = url.split(":")[2].split("/")[0]
 
     def status(**kwargs: Any) -> int:
