@@ -25,7 +25,7 @@ import pathlib
 import shutil
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from typing import Literal
+from typing import Any, Literal
 
 import pydantic
 
@@ -146,7 +146,19 @@ class Entry:
             self.journal.unlink(missing_ok=True)
 
     def commit(self, record: Completion) -> None:
-        """Move staging into place, then write the marker (atomically, last)."""
+        """Move staging into place, then write the marker (atomically, last).
+
+        Files in staging that the record does not list (a ``.part`` of an object that has since
+        left the listing, say) are dropped first: the directory holds exactly what was verified.
+        """
+        listed = {file.path for file in record.files}
+        for path in sorted(self.staging_dir.rglob("*"), reverse=True):
+            relative = path.relative_to(self.staging_dir).as_posix()
+            if path.is_dir() and not path.is_symlink():
+                if not any(name == relative or name.startswith(f"{relative}/") for name in listed):
+                    shutil.rmtree(path, ignore_errors=True)
+            elif relative not in listed:
+                path.unlink(missing_ok=True)
         shutil.rmtree(self.dir, ignore_errors=True)
         os.replace(self.staging_dir, self.dir)
         self.journal.unlink(missing_ok=True)
@@ -188,6 +200,17 @@ class Staging:
             return None
         return record
 
+    def resumable(self, path: str) -> tuple[int, str] | None:
+        """``(bytes, validator)`` of a partial download of ``path`` an earlier attempt kept, if
+        any: the caller may ask the server for the rest (HTTP ``Range`` with ``If-Range``)."""
+        partial = self._partial(path)
+        try:
+            validator = partial.with_name(f"{partial.name}.validator").read_text(encoding="utf-8")
+            size = partial.stat().st_size
+        except OSError:
+            return None
+        return (size, validator) if size > 0 and validator else None
+
     def write(
         self,
         path: str,
@@ -200,22 +223,36 @@ class Staging:
         md5: str | None = None,
         version: str | None = None,
         truncated_is_transient: bool = True,
+        resume_from: int = 0,
+        validator: str | None = None,
     ) -> FileRecord:
         """Stream ``chunks`` to ``path.part``, verify, and rename it to ``path``.
 
         A short body (fewer bytes than ``expected_size``) is transient by default: a dropped
         connection. A long one, or a checksum mismatch, is not: the source is not what the item
-        says it is.
+        says it is. With a ``validator`` (a strong ETag), a download that breaks off keeps its
+        ``.part`` so the next attempt can continue it: ``chunks`` then start at ``resume_from``.
         """
         rel = safe_relative(path)
         final = self.dir / rel
         final.parent.mkdir(parents=True, exist_ok=True)
-        partial = final.with_name(f"{final.name}.part")
+        partial = self._partial(path)
+        validator_file = partial.with_name(f"{partial.name}.validator")
         hash_sha = hashlib.sha256()
         hash_md5 = hashlib.md5(usedforsecurity=False) if md5 is not None else None
         written = 0
         try:
-            with open(partial, "wb") as handle:
+            if resume_from:
+                written = _hash_prefix(partial, resume_from, hash_sha, hash_md5)
+                progress.advance(written)
+        except BaseException:
+            self.discard_partial(path)
+            raise
+        try:
+            validator_file.unlink(missing_ok=True)
+            if validator is not None:
+                validator_file.write_text(validator, encoding="utf-8")
+            with open(partial, "ab" if resume_from else "wb") as handle:
                 for chunk in chunks:
                     handle.write(chunk)
                     hash_sha.update(chunk)
@@ -225,6 +262,11 @@ class Staging:
                     progress.advance(len(chunk))
                 handle.flush()
                 os.fsync(handle.fileno())
+        except BaseException:
+            if validator is None:
+                partial.unlink(missing_ok=True)
+            raise
+        try:
             if expected_size is not None and written != expected_size:
                 short = written < expected_size
                 raise Failure(
@@ -245,12 +287,23 @@ class Staging:
                     transient=True,
                 )
             os.replace(partial, final)
-        except BaseException:
+        finally:
+            # Verified and renamed, or rejected: either way nothing is left to resume.
             partial.unlink(missing_ok=True)
-            raise
+            validator_file.unlink(missing_ok=True)
         record = FileRecord(path=str(rel), size=written, sha256=digest, version=version)
         self.record(record)
         return record
+
+    def discard_partial(self, path: str) -> None:
+        """Forget a partial download of ``path`` (the server will not continue it)."""
+        partial = self._partial(path)
+        partial.unlink(missing_ok=True)
+        partial.with_name(f"{partial.name}.validator").unlink(missing_ok=True)
+
+    def _partial(self, path: str) -> pathlib.Path:
+        final = self.dir / safe_relative(path)
+        return final.with_name(f"{final.name}.part")
 
     def record(self, record: FileRecord) -> None:
         """Journal a finished file, so a later attempt can reuse it."""
@@ -266,6 +319,20 @@ def sha256_of(path: pathlib.Path) -> str:
         while chunk := handle.read(CHUNK_SIZE):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _hash_prefix(path: pathlib.Path, size: int, *hashes: Any) -> int:
+    """Feed the first ``size`` bytes of ``path`` to ``hashes``; `Failure` if it is shorter."""
+    done = 0
+    with open(path, "rb") as handle:
+        while done < size and (chunk := handle.read(min(CHUNK_SIZE, size - done))):
+            for digest in hashes:
+                if digest is not None:
+                    digest.update(chunk)
+            done += len(chunk)
+    if done != size:
+        raise Failure(f"{path.name}: the partial download changed on disk; starting over", transient=True)
+    return done
 
 
 def _fsync_path(path: pathlib.Path) -> None:

@@ -7,6 +7,7 @@ the wire are the bytes on disk (a server that compresses anyway is still decoded
 from __future__ import annotations
 
 import posixpath
+import re
 import urllib.parse
 
 import httpx
@@ -20,6 +21,7 @@ from infra_chains.fetch.items import FetchItem
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 _TRANSIENT_STATUS = {408, 425, 429}
+_CONTENT_RANGE_RE = re.compile(r"^bytes (\d+)-\d+/(\d+|\*)$")
 
 
 def url_filename(url: str) -> str:
@@ -60,14 +62,25 @@ class HttpSource:
         if item.secret_name is not None:
             token = read_secret(context.secrets_dir, item.secret_name)
             headers["Authorization"] = token if " " in token else f"Bearer {token}"
+        resume = context.staging.resumable(filename)
+        if resume is not None:
+            # Continue what an earlier attempt got, if the file is still the same (If-Range: a
+            # changed file comes back whole, with 200).
+            headers["Range"] = f"bytes={resume[0]}-"
+            headers["If-Range"] = resume[1]
         try:
             with httpx.Client(transport=self._transport, timeout=TIMEOUT, follow_redirects=True) as client:
                 with client.stream("GET", item.source, headers=headers) as response:
-                    return self._save(item, context, filename, response)
+                    return self._save(item, context, filename, response, resume)
         except httpx.TransportError as exc:
             raise Failure(f"GET {item.source} failed: {type(exc).__name__}: {exc}", transient=True) from None
 
-    def _save(self, item: FetchItem, context: Context, filename: str, response: httpx.Response) -> Fetched:
+    def _save(
+        self, item: FetchItem, context: Context, filename: str, response: httpx.Response, resume: tuple[int, str] | None
+    ) -> Fetched:
+        if response.status_code == 416 and resume is not None:
+            context.staging.discard_partial(filename)
+            raise Failure(f"GET {item.source}: the server cannot continue the earlier partial download", transient=True)
         if not response.is_success:
             raise status_failure(
                 response.status_code, item.source, response.reason_phrase, response.headers.get("retry-after")
@@ -75,15 +88,27 @@ class HttpSource:
         encoded = response.headers.get("content-encoding", "identity").lower() not in ("identity", "")
         length_header = response.headers.get("content-length")
         length = int(length_header) if length_header and length_header.isdigit() and not encoded else None
+        resume_from, length_source = 0, "Content-Length"
+        if response.status_code == 206:
+            length_source = "Content-Range"
+            resume_from, length = _content_range(response.headers.get("content-range"))
+            if resume is None or resume_from != resume[0]:
+                context.staging.discard_partial(filename)
+                raise Failure(
+                    f"GET {item.source}: the server answered 206 for bytes from {resume_from}, which "
+                    "we did not ask for",
+                    transient=True,
+                )
         if item.size is not None and length is not None and length != item.size:
             raise Failure(
-                f"GET {item.source}: the server says the file has {length} bytes (Content-Length), "
+                f"GET {item.source}: the server says the file has {length} bytes ({length_source}), "
                 f"the item expects {item.size} (size)",
                 transient=False,
             )
         context.progress.set_total(item.size if item.size is not None else length)
         chunks = response.iter_bytes() if encoded else response.iter_raw()
-        expected, size_source = (item.size, "the item's size") if item.size is not None else (length, "Content-Length")
+        expected, size_source = (item.size, "the item's size") if item.size is not None else (length, length_source)
+        etag = response.headers.get("etag")
         record = context.staging.write(
             filename,
             chunks,
@@ -91,9 +116,21 @@ class HttpSource:
             expected_size=expected,
             size_source=size_source,
             sha256=item.sha256,
-            version=response.headers.get("etag"),
+            version=etag,
+            resume_from=resume_from,
+            # Only a strong ETag names the exact bytes, so only then may a retry continue.
+            validator=etag if etag and not etag.startswith("W/") and length is not None else None,
             # Fewer bytes than the item's declared size with no Content-Length to blame is the
             # server serving a different file, not a dropped connection.
             truncated_is_transient=length is not None,
         )
-        return Fetched(files=[record], resolved=response.headers.get("etag"))
+        return Fetched(files=[record], resolved=etag)
+
+
+def _content_range(value: str | None) -> tuple[int, int | None]:
+    """``bytes 100-999/1000`` -> ``(100, 1000)``; `Failure` if unreadable."""
+    match = _CONTENT_RANGE_RE.match(value or "")
+    if match is None:
+        raise Failure(f"the server answered 206 with an unreadable Content-Range {value!r}", transient=True)
+    total = match.group(2)
+    return int(match.group(1)), int(total) if total != "*" else None

@@ -27,6 +27,8 @@ class Reply:
     send: int | None = None
     #: After the ``send`` bytes, wait for this event before closing.
     hold: threading.Event | None = None
+    #: Honour ``Range: bytes=N-`` (with ``If-Range`` against the reply's ETag) with a 206.
+    ranges: bool = False
 
 
 class FileServer:
@@ -50,6 +52,15 @@ class FileServer:
                     owner.request_headers.append({k.lower(): v for k, v in self.headers.items()})
                     replies = owner.routes.get(self.path) or [Reply(404, b"no such file")]
                 reply = replies[min(count, len(replies) - 1)]
+                start = self._range_start(reply)
+                if start is not None:
+                    total = len(reply.body)
+                    reply = dataclasses.replace(
+                        reply,
+                        status=206,
+                        body=reply.body[start:],
+                        headers={**reply.headers, "Content-Range": f"bytes {start}-{total - 1}/{total}"},
+                    )
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
@@ -66,6 +77,14 @@ class FileServer:
                     reply.hold.wait(60)
                 if reply.send is not None or reply.content_length not in (None, len(reply.body)):
                     self.close_connection = True
+
+            def _range_start(self, reply: Reply) -> int | None:
+                asked = self.headers.get("Range", "")
+                if not (reply.ranges and reply.status == 200 and asked.startswith("bytes=") and asked.endswith("-")):
+                    return None
+                if self.headers.get("If-Range") not in (None, reply.headers.get("ETag")):
+                    return None  # the file changed: send it whole
+                return int(asked.removeprefix("bytes=").removesuffix("-"))
 
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True

@@ -60,3 +60,17 @@ def test_a_directory_without_its_marker_is_not_complete(tmp_path: pathlib.Path) 
     (entry.dir / "f").write_bytes(b"ab")  # someone truncated it
     assert entry.completed(item) is None
     assert FileRecord(path="f", size=3).sha256 is None
+
+
+def test_commit_keeps_exactly_the_recorded_files(tmp_path: pathlib.Path) -> None:
+    from infra_chains.fetch._cache import Completion
+
+    entry = Entry(tmp_path, "s3-x-0")
+    staging = entry.begin()
+    kept = staging.write("a/kept.bin", [b"abc"], progress=PROGRESS, expected_size=3)
+    (staging.dir / "a" / "gone.bin.part").write_bytes(b"left by a killed fetcher")
+    (staging.dir / "old").mkdir()
+    (staging.dir / "old" / "x.part").write_bytes(b"")
+    entry.commit(Completion(key=entry.key, kind="s3", source="s3://b/x/", files=[kept], fetched_at="t"))
+    assert sorted(p.relative_to(entry.dir).as_posix() for p in entry.dir.rglob("*")) == ["a", "a/kept.bin"]
+    assert not entry.staging_dir.exists() and not entry.journal.exists()

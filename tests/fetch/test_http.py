@@ -132,3 +132,30 @@ def test_a_refused_connection_is_retried_then_reported(cache: pathlib.Path) -> N
         url = server.url("/x.bin")
     with pytest.raises(AssetFetchError, match=r"GET http://127.0.0.1:\d+/x.bin failed: ConnectError.*gave up after 2 attempts"):
         fetch([FetchItem(name="x", kind="http", source=url)], cache, retries=1)
+
+
+def test_a_download_cut_short_continues_where_it_stopped(file_server: FileServer, cache: pathlib.Path) -> None:
+    etag = {"ETag": '"v1"'}
+    file_server.routes["/files/model.bin"] = [Reply(200, BODY, etag, send=3000), Reply(200, BODY, etag, ranges=True)]
+    digest = hashlib.sha256(BODY).hexdigest()  # the resumed file is verified whole
+    path = fetch([item(file_server, sha256=digest)], cache)["file /files/model.bin"]
+    assert path.read_bytes() == BODY
+    assert file_server.request_headers[1]["range"] == "bytes=3000-"
+    assert file_server.request_headers[1]["if-range"] == '"v1"'
+    assert not list(path.parent.glob("*.part*"))
+
+
+def test_a_file_that_changed_meanwhile_is_fetched_whole(file_server: FileServer, cache: pathlib.Path) -> None:
+    new = b"new weights " * 1000
+    file_server.routes["/files/model.bin"] = [
+        Reply(200, BODY, {"ETag": '"v1"'}, send=3000),
+        Reply(200, new, {"ETag": '"v2"'}, ranges=True),
+    ]
+    assert fetch([item(file_server)], cache)["file /files/model.bin"].read_bytes() == new
+
+
+def test_without_a_strong_etag_a_retry_starts_over(file_server: FileServer, cache: pathlib.Path) -> None:
+    weak = {"ETag": 'W/"v1"'}
+    file_server.routes["/files/model.bin"] = [Reply(200, BODY, weak, send=3000), Reply(200, BODY, weak, ranges=True)]
+    assert fetch([item(file_server)], cache)["file /files/model.bin"].read_bytes() == BODY
+    assert "range" not in file_server.request_headers[1]
