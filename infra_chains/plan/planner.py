@@ -33,7 +33,12 @@ from infra_chains.plan.models import (
     stable_hash,
 )
 from infra_chains.plan.requirements import merge_requirements, read_requirements_file
-from infra_chains.plan.runtime import RUNTIME_REQUIREMENTS, asset_requirements, current_runtime
+from infra_chains.plan.runtime import (
+    RUNTIME_REQUIREMENTS,
+    WEBSOCKET_REQUIREMENTS,
+    asset_requirements,
+    current_runtime,
+)
 from infra_chains.remote_config import DockerImage
 
 CHAIN_NAME_RE = names.CHAIN_NAME_RE
@@ -231,7 +236,8 @@ class _Planner:
             python_version=base.python_version,
             python_setup=base.python_setup,
             pip_requirements=merge_requirements(
-                RUNTIME_REQUIREMENTS, asset_requirements(fetch_kinds(plan_assets(config.assets))),
+                RUNTIME_REQUIREMENTS, WEBSOCKET_REQUIREMENTS if chainlet.endpoint.is_websocket else (),
+                asset_requirements(fetch_kinds(plan_assets(config.assets))),
                 user_file, image.pip_requirements,
             ),
             apt_requirements=sorted(set(image.apt_requirements)),

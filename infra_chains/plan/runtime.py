@@ -31,6 +31,9 @@ RUNTIME_REQUIREMENTS: tuple[str, ...] = (
     "sniffio==1.3.1",
     "msgpack==1.2.4",
 )
+#: What the server of a websocket chainlet needs besides (uvicorn's websocket protocol); only its
+#: image gets it.
+WEBSOCKET_REQUIREMENTS: tuple[str, ...] = ("websockets==17.4",)
 #: Client libraries the asset fetcher imports, by `FetchItem.kind`; an image gets one only when its
 #: chainlet has an asset of that kind (`plan/assets.py`). Inside pyproject's `assets` extra.
 ASSET_REQUIREMENTS: dict[str, tuple[str, ...]] = {

@@ -18,7 +18,7 @@ from infra_chains.plan import (
     validate_chain_name,
 )
 from infra_chains.plan.base_images import CUDA_IMAGE, VENV_PYTHON
-from infra_chains.plan.runtime import RUNTIME_REQUIREMENTS
+from infra_chains.plan.runtime import RUNTIME_REQUIREMENTS, WEBSOCKET_REQUIREMENTS
 
 CHAIN = '''
 import pydantic
@@ -384,3 +384,28 @@ def test_default_chain_name_is_kebab_case() -> None:
     assert default_chain_name("TextPipeline") == "text-pipeline"
     assert default_chain_name("RAGChain") == "rag-chain"
     assert default_chain_name("My_Chain2") == "my-chain2"
+
+
+WEBSOCKET_CHAIN = '''
+import infra_chains as chains
+
+
+class Helper(chains.ChainletBase):
+    async def run_remote(self, text: str) -> str:
+        return text
+
+
+@chains.mark_entrypoint
+class Socket(chains.ChainletBase):
+    def __init__(self, helper: Helper = chains.depends(Helper)) -> None:
+        self._helper = helper
+
+    async def run_remote(self, websocket: chains.WebSocketProtocol) -> None:
+        await websocket.send_text(await self._helper.run_remote(await websocket.receive_text()))
+'''
+
+
+def test_only_a_websocket_chainlets_image_gets_the_websocket_library(tmp_path: pathlib.Path) -> None:
+    plan = plan_of(write_chain(tmp_path, "socket_chain", WEBSOCKET_CHAIN))
+    assert plan.chainlet("Socket").image.pip_requirements == [*RUNTIME_REQUIREMENTS, *WEBSOCKET_REQUIREMENTS]
+    assert plan.chainlet("Helper").image.pip_requirements == list(RUNTIME_REQUIREMENTS)

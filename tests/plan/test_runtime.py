@@ -11,6 +11,7 @@ from packaging.requirements import Requirement
 from infra_chains.plan.runtime import (
     PACKAGE_DIR,
     RUNTIME_REQUIREMENTS,
+    WEBSOCKET_REQUIREMENTS,
     runtime_digest,
     runtime_files,
 )
@@ -42,7 +43,7 @@ def test_runtime_pins_are_exact_and_inside_the_declared_ranges() -> None:
         Requirement(line).name.lower(): Requirement(line)
         for line in tomllib.loads(PYPROJECT.read_text())["project"]["dependencies"]
     }
-    for pin in RUNTIME_REQUIREMENTS:
+    for pin in (*RUNTIME_REQUIREMENTS, *WEBSOCKET_REQUIREMENTS):
         requirement = Requirement(pin)
         (specifier,) = requirement.specifier
         assert specifier.operator == "==", pin
