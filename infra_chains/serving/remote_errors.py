@@ -78,6 +78,11 @@ def status_of(exc: BaseException) -> int:
     """
     if isinstance(exc, HTTPException):
         return exc.status_code
+    foreign = getattr(exc, "status_code", None)
+    if (isinstance(foreign, int) and 400 <= foreign <= 599
+            and any(c.__name__ == "HTTPException" for c in type(exc).__mro__)):
+        # fastapi's (starlette's) HTTPException, which truss-chains users raise for a status.
+        return foreign
     if isinstance(exc, RemoteHTTPError):
         return exc.status_code
     if isinstance(exc, DependencyUnreachableError):

@@ -68,6 +68,21 @@ def test_http_exception_keeps_its_status_across_hops() -> None:
     assert "no such thing" in str(mid)
 
 
+def test_fastapis_http_exception_keeps_its_status_too() -> None:
+    class HTTPException(Exception):  # the shape of fastapi's (starlette's), without fastapi
+        def __init__(self, status_code: int, detail: str) -> None:
+            super().__init__(detail)
+            self.status_code = status_code
+
+    class NotFound(HTTPException):
+        pass
+
+    for raised, status in ((HTTPException(422, "bad"), 422), (NotFound(404, "gone"), 404)):
+        error = hop(_raise(raised), "Leaf")
+        assert isinstance(error, RemoteHTTPError) and error.status_code == status
+    assert remote_errors.status_of(HTTPException(200, "a success is no error status")) == 500
+
+
 def test_http_exception_checks_the_status() -> None:
     with pytest.raises(ValueError, match="4xx or 5xx"):
         chains.HTTPException(200, "fine")
