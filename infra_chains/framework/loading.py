@@ -117,6 +117,8 @@ def load_entrypoint(chain_file: pathlib.Path | str, entrypoint: str | None = Non
     marked = [cls for cls in chainlets if is_entrypoint(cls)]
     if len(marked) == 1:
         return marked[0]
+    if not marked and len(chainlets) == 1:
+        return chainlets[0]  # as in truss-chains: a file's only chainlet needs no mark
     if not chainlets:
         raise ChainsUsageError(_nothing_to_deploy(path, module))
     if not marked:

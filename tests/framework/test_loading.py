@@ -44,6 +44,13 @@ def test_a_hyphenated_package_directory_is_a_module_path(tmp_path: pathlib.Path)
     assert module_name(path, workspace_of(path)) == "my-pkg.the-chain"
 
 
+def test_a_files_only_chainlet_is_its_entrypoint_unmarked(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "single.py"
+    path.write_text(textwrap.dedent(CHAIN).replace("@chains.mark_entrypoint\n", ""))
+    assert "mark_entrypoint" not in path.read_text()
+    assert load_entrypoint(path).__name__ == "Hello"
+
+
 @pytest.mark.parametrize("name", ["chain.v2.py", "my chain.py"])
 def test_a_name_that_cannot_be_a_module_part_is_refused_with_the_fix(tmp_path: pathlib.Path, name: str) -> None:
     path = tmp_path / name
