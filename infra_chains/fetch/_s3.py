@@ -18,6 +18,7 @@ import fnmatch
 import json
 import posixpath
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from infra_chains._optional import MissingExtraError, require
@@ -79,31 +80,14 @@ def md5_of_etag(etag: str, head: dict[str, Any]) -> str | None:
 
 
 class S3Source:
-    def __init__(self) -> None:
-        self._signed = False
-
     def fetch(self, item: FetchItem, context: Context) -> Fetched:
         try:
             boto3 = require("boto3", extra="assets", purpose=f"Fetching the s3 asset {item.source}")
-            botocore_config = require("botocore.config", extra="assets")
             botocore = require("botocore", extra="assets")
+            botocore_config = require("botocore.config", extra="assets")
+            botocore_exceptions = require("botocore.exceptions", extra="assets")
         except MissingExtraError as exc:
             raise Failure(str(exc), transient=False) from None
-        client = self._client(item, context, boto3, botocore, botocore_config)
-        bucket, key = parse_s3_url(item.source)
-        objects = self._list(client, item, bucket, key)
-        context.progress.set_total(sum(o.size for o in objects))
-        with concurrent.futures.ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(objects))) as pool:
-            futures = [pool.submit(self._download, client, item, context, bucket, o) for o in objects]
-            try:
-                files = [future.result() for future in futures]
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
-        return Fetched(files=sorted(files, key=lambda f: f.path))
-
-    def _client(self, item: FetchItem, context: Context, boto3: Any, botocore: Any, botocore_config: Any) -> Any:
         credentials: dict[str, str] = {}
         if item.secret_name is not None:
             credentials = _parse_credentials(read_secret(context.secrets_dir, item.secret_name), item.secret_name)
@@ -113,19 +97,45 @@ class S3Source:
             "read_timeout": 60,
             "user_agent_extra": "infra-chains-fetch",
         }
-        self._signed = bool(credentials.get("aws_access_key_id"))
-        if not self._signed:
+        signed = bool(credentials.get("aws_access_key_id"))
+        if not signed:
             options["signature_version"] = botocore.UNSIGNED
         region = credentials.pop("region_name", None)
-        session = boto3.session.Session(region_name=region, **credentials)
         try:
-            return session.client("s3", endpoint_url=item.endpoint_url, config=botocore_config.Config(**options))
+            session = boto3.session.Session(region_name=region, **credentials)
+            client = session.client("s3", endpoint_url=item.endpoint_url, config=botocore_config.Config(**options))
         except Exception as exc:  # boto3 raises a dozen config error types; all are permanent
             raise Failure(f"cannot make an S3 client: {type(exc).__name__}: {exc}", transient=False) from None
+        bucket, key = parse_s3_url(item.source)
+        return _Bucket(client, bucket, signed, botocore_exceptions).fetch(item, key, context)
 
-    def _list(self, client: Any, item: FetchItem, bucket: str, key: str) -> list[_Object]:
+
+class _Bucket:
+    """One attempt's S3 calls against one bucket, with errors worded for the fix."""
+
+    def __init__(self, client: Any, name: str, signed: bool, exceptions: Any) -> None:
+        self._client = client
+        self._name = name
+        self._signed = signed
+        self._exceptions = exceptions
+
+    def fetch(self, item: FetchItem, key: str, context: Context) -> Fetched:
+        objects = self._list(item, key)
+        context.progress.set_total(sum(o.size for o in objects))
+        with concurrent.futures.ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(objects))) as pool:
+            futures = [pool.submit(self._download, context, o) for o in objects]
+            try:
+                files = [future.result() for future in futures]
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+        return Fetched(files=sorted(files, key=lambda f: f.path))
+
+    def _list(self, item: FetchItem, key: str) -> list[_Object]:
+        bucket = self._name
         if key and not key.endswith("/"):
-            head = self._call(f"HeadObject s3://{bucket}/{key}", client.head_object, Bucket=bucket, Key=key, missing_ok=True)
+            head = self._call(f"HeadObject s3://{bucket}/{key}", self._client.head_object, Key=key, missing_ok=True)
             if not isinstance(head, _Missing):
                 return [_Object(key, posixpath.basename(key), int(head["ContentLength"]), head.get("ETag", ""))]
             missing = f"no object {key!r} in bucket {bucket!r} (HeadObject: S3 error {head.code}, HTTP {head.status})"
@@ -135,10 +145,10 @@ class S3Source:
         objects = []
         token: str | None = None
         while True:
-            kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+            kwargs: dict[str, Any] = {"Prefix": prefix}
             if token:
                 kwargs["ContinuationToken"] = token
-            page = self._call(f"ListObjectsV2 s3://{bucket}/{prefix}", client.list_objects_v2, **kwargs)
+            page = self._call(f"ListObjectsV2 s3://{bucket}/{prefix}", self._client.list_objects_v2, **kwargs)
             for entry in page.get("Contents", []):
                 relative = entry["Key"][len(prefix) :]
                 if not relative or relative.endswith("/"):
@@ -157,20 +167,20 @@ class S3Source:
             raise Failure(f"{where}; check the bucket, key and patterns", transient=False)
         return objects
 
-    def _download(self, client: Any, item: FetchItem, context: Context, bucket: str, obj: _Object) -> FileRecord:
+    def _download(self, context: Context, obj: _Object) -> FileRecord:
         reusable = context.staging.reusable(obj.path, obj.size, obj.etag or None)
         if reusable is not None:
             context.progress.advance(obj.size)
             return reusable
-        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": obj.key}
+        kwargs: dict[str, Any] = {"Key": obj.key}
         if obj.etag:
             kwargs["IfMatch"] = obj.etag  # the version we listed, or 412 and a fresh listing
-        response = self._call(f"GetObject s3://{bucket}/{obj.key}", client.get_object, **kwargs)
+        response = self._call(f"GetObject s3://{self._name}/{obj.key}", self._client.get_object, **kwargs)
         body = response["Body"]
         try:
             return context.staging.write(
                 obj.path,
-                self._chunks(body, bucket, obj.key),
+                self._chunks(body, obj.key),
                 progress=context.progress,
                 expected_size=int(response["ContentLength"]),
                 size_source="S3's ContentLength",
@@ -180,20 +190,18 @@ class S3Source:
         finally:
             body.close()
 
-    def _chunks(self, body: Any, bucket: str, key: str) -> Any:
+    def _chunks(self, body: Any, key: str) -> Iterator[bytes]:
         try:
             yield from body.iter_chunks(CHUNK_SIZE)
-        except Exception as exc:  # botocore wraps urllib3's read errors in several types
-            raise Failure(
-                f"reading s3://{bucket}/{key} failed: {type(exc).__name__}: {exc}", transient=True
-            ) from None
+        except Exception as exc:  # botocore wraps urllib3's read errors (and checksum errors) in several types
+            raise Failure(f"reading s3://{self._name}/{key} failed: {type(exc).__name__}: {exc}", transient=True) from None
 
     def _call(self, what: str, method: Any, *, missing_ok: bool = False, **kwargs: Any) -> Any:
-        """Call one S3 API, turning botocore's errors into a `Failure` naming the S3 error code."""
-        botocore_exceptions = require("botocore.exceptions", extra="assets")
+        """Call one S3 API on this bucket, turning botocore's errors into a `Failure` naming the
+        S3 error code; with ``missing_ok``, a 404 returns `_Missing` instead."""
         try:
-            return method(**kwargs)
-        except botocore_exceptions.ClientError as exc:
+            return method(Bucket=self._name, **kwargs)
+        except self._exceptions.ClientError as exc:
             error = exc.response.get("Error", {})
             code = str(error.get("Code", "?"))
             status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
@@ -203,9 +211,9 @@ class S3Source:
             detail = f"{what} failed: S3 error {code} (HTTP {status})" + (f": {message}" if message else "")
             transient = status >= 500 or status == 429 or code in _TRANSIENT_CODES
             if code == "NoSuchBucket":
-                detail += f"; the bucket {kwargs.get('Bucket')!r} does not exist at this endpoint"
+                detail += f"; the bucket {self._name!r} does not exist at this endpoint"
             elif code in ("NoSuchKey", "404"):
-                detail += f"; no object {kwargs.get('Key')!r} in bucket {kwargs.get('Bucket')!r}"
+                detail += f"; no object {kwargs.get('Key')!r} in bucket {self._name!r}"
             elif code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
                 detail += (
                     "; check the credentials in the item's secret and the bucket policy"
@@ -213,7 +221,7 @@ class S3Source:
                     else "; the request was anonymous (the item names no secret): name a secret with credentials"
                 )
             raise Failure(detail, transient=transient) from None
-        except (botocore_exceptions.BotoCoreError, OSError) as exc:
+        except (self._exceptions.BotoCoreError, OSError) as exc:
             # Connection refused / reset / timed out, a read cut short: all worth another try.
             raise Failure(f"{what} failed: {type(exc).__name__}: {exc}", transient=True) from None
 

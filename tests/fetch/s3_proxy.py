@@ -23,6 +23,8 @@ class S3Proxy:
         #: Cut this many GetObject bodies longer than ``cut_after`` bytes short; -1: every one.
         self.cut_gets = 0
         self.cut_after = 10
+        #: Flip the first byte of every GetObject body (bytes damaged on the way).
+        self.corrupt_gets = False
         self._lock = threading.Lock()
         owner = self
 
@@ -54,6 +56,8 @@ class S3Proxy:
                     self.send_header("Content-Length", response.getheader("Content-Length") or "0")
                     self.end_headers()
                     return
+                if is_get_object and owner.corrupt_gets and data:
+                    data = bytes([data[0] ^ 0xFF]) + data[1:]
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 if cut:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from infra_chains.fetch import AssetFetchError, FetchItem, fetch_all
+from tests.fetch.conftest import S3_CREDENTIALS
 from tests.fetch.s3_proxy import S3Proxy
 
 pytestmark = pytest.mark.servers
@@ -92,6 +93,30 @@ def test_an_interrupted_download_leaves_no_complete_looking_file_and_is_fetched_
     s3.cut_gets = 0
     path = fetch([wanted], cache, secrets_dir=secrets_dir)[wanted.name]
     assert (path / "part-1.bin").read_bytes() == OBJECTS["models/m1/weights/part-1.bin"]
+
+
+@pytest.mark.parametrize(
+    ("checksum", "message"),
+    [("when_supported", "FlexibleChecksumError: Expected checksum"), ("when_required", "MD5 mismatch against the ETag")],
+)
+def test_a_damaged_body_is_rejected_by_the_objects_checksum_or_else_its_etag(
+    s3: S3Proxy, moto_port: int, objects: Any, cache: pathlib.Path, secrets_dir: pathlib.Path, checksum: str, message: str
+) -> None:
+    # Uploaded "when_required", an object has no S3 checksum: only its ETag (an MD5) checks it.
+    import boto3
+    import botocore.config
+
+    uploader = boto3.client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{moto_port}",
+        config=botocore.config.Config(request_checksum_calculation=checksum),
+        **S3_CREDENTIALS,
+    )
+    uploader.put_object(Bucket=objects.name, Key="checked/w.bin", Body=b"weights" * 100)
+    s3.corrupt_gets = True
+    with pytest.raises(AssetFetchError, match=f"{message}.*gave up after 2 attempts"):
+        fetch([item(s3, objects, "checked/w.bin")], cache, secrets_dir=secrets_dir, retries=1)
+    assert not list(cache.glob("*.complete.json"))
 
 
 def test_a_retry_fetches_only_the_objects_not_yet_done(
