@@ -3,9 +3,11 @@ target (and, marked servers, the local target)."""
 
 from __future__ import annotations
 
+import functools
 import os
 import pathlib
 import textwrap
+import time
 from collections.abc import Callable, Iterator, Mapping
 
 import pytest
@@ -25,12 +27,12 @@ class FakeTime:
 
     def __init__(self) -> None:
         self.now = 0.0
-        self._scheduled: list[tuple[float, Callable[[], None]]] = []
+        self._scheduled: list[tuple[float, Callable[[], object]]] = []
 
     def clock(self) -> float:
         return self.now
 
-    def at(self, when: float, action: Callable[[], None]) -> None:
+    def at(self, when: float, action: Callable[[], object]) -> None:
         self._scheduled.append((when, action))
         self._scheduled.sort(key=lambda item: item[0])
 
@@ -45,9 +47,9 @@ def fake_time() -> FakeTime:
     return FakeTime()
 
 
-def watcher_for(root: pathlib.Path, fake_time: FakeTime, **options: float) -> Watcher:
-    return Watcher([root], interval_sec=0.5, debounce_sec=0.3, clock=fake_time.clock,
-                   sleep=fake_time.sleep, **options)
+def watcher_for(root: pathlib.Path, fake_time: FakeTime, max_settle_sec: float = 5.0) -> Watcher:
+    return Watcher([root], interval_sec=0.5, debounce_sec=0.3, max_settle_sec=max_settle_sec,
+                   clock=fake_time.clock, sleep=fake_time.sleep)
 
 
 def changes_of(batch: list[FileChange] | None, root: pathlib.Path) -> set[tuple[str, str]]:
@@ -115,7 +117,7 @@ def test_files_that_never_settle_are_pushed_after_the_longest_wait(tmp_path: pat
     log.write_text("")
     watcher = watcher_for(tmp_path, fake_time, max_settle_sec=2.0)
     for step in range(1, 100):
-        fake_time.at(step * 0.1, lambda step=step: log.write_text("x" * step))
+        fake_time.at(step * 0.1, functools.partial(log.write_text, "x" * step))
     batch = watcher.wait()
     assert changes_of(batch, tmp_path) == {("chain.py", "modified")}
     assert fake_time.now < 3.0
@@ -126,7 +128,7 @@ def test_changes_stops_after_max_batches_or_the_timeout(tmp_path: pathlib.Path, 
     chain.write_text("")
     watcher = watcher_for(tmp_path, fake_time)
     for step in range(1, 10):
-        fake_time.at(step * 2.0, lambda step=step: chain.write_text("x" * step))
+        fake_time.at(step * 2.0, functools.partial(chain.write_text, "x" * step))
     assert len(list(watcher.changes(max_batches=2))) == 2
     assert list(watcher.changes(timeout_sec=1.0)) == []
     assert len(list(watcher.changes(timeout_sec=5.0))) >= 1
@@ -156,10 +158,10 @@ def test_a_new_root_joins_without_being_reported_as_changes(tmp_path: pathlib.Pa
     assert changes_of(watcher.poll(), tmp_path) == {("data/table.csv", "modified")}
 
 
-@pytest.mark.parametrize("options", [{"interval_sec": 0.0}, {"debounce_sec": -1.0}])
-def test_bad_timings_are_usage_errors(tmp_path: pathlib.Path, options: dict[str, float]) -> None:
+@pytest.mark.parametrize(("interval", "debounce"), [(0.0, 0.3), (0.5, -1.0)])
+def test_bad_timings_are_usage_errors(tmp_path: pathlib.Path, interval: float, debounce: float) -> None:
     with pytest.raises(ChainsUsageError, match="seconds"):
-        Watcher([tmp_path], **options)
+        Watcher([tmp_path], interval_sec=interval, debounce_sec=debounce)
 
 
 # -- ChainPusher against a fake target --------------------------------------------------------------
@@ -366,15 +368,14 @@ CRASHING_LEAF = CHAIN.replace(
 )
 
 
-def answer_after_repush(service: ChainService, payload: dict[str, str]) -> object:
-    """The chain's answer once a re-push has replaced a chainlet.
-
-    Known issue of the local target (reported with this step): the first call after a re-push
-    may still be answered by the replaced, draining chainlet, over its caller's idle keep-alive
-    connection; the next call reaches the new one. So the answer is read from the second call.
-    """
-    service.run_remote(payload)
-    return service.run_remote(payload)
+def answer_after_repush(service: ChainService, expected: object, within_sec: float = 15.0) -> object:
+    """The answer to ``{"text": "hi"}`` once it is ``expected`` (or ``within_sec`` has passed):
+    a replaced chainlet drains, and answers its callers' idle keep-alive connections for about a
+    second after a re-push (`infra_chains.serving.drain`, `DRAIN_IDLE_SEC`)."""
+    deadline = time.monotonic() + within_sec
+    while (result := service.run_remote({"text": "hi"})) != expected and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return result
 
 
 @pytest.mark.servers
@@ -397,4 +398,4 @@ def test_a_chainlet_that_fails_to_start_leaves_the_old_version_serving(
     chain.write_text(CHAIN.replace("text.upper()", "text.title()"))
     recovered = pusher.push()
     assert recovered.ok and (recovered.restarted, recovered.unchanged) == (["Leaf"], ["Entry"])
-    assert answer_after_repush(service, {"text": "hi"}) == "Hi v1"
+    assert answer_after_repush(service, "Hi v1") == "Hi v1"

@@ -30,7 +30,7 @@ def test_init_writes_a_chain_that_plans_and_runs_locally(
     assert plan.entrypoint == "Greetings"
     assert sorted(c.name for c in plan.chainlets) == ["Greeter", "Greetings", "WordCounter"]
     with chains.run_local():
-        answer = entry().run_remote(name="Ada")
+        answer = entry().run_remote(name="Ada")  # type: ignore[attr-defined]
     assert answer.model_dump() == {"text": "Hello, Ada!", "words": 2}
 
 
