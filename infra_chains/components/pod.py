@@ -33,6 +33,7 @@ from infra_chains.plan.models import ChainletSpec, ComputeSpec
 from infra_chains.plan.names import kebab
 from infra_chains.serving.contract import CONTRACT_FILE_ENV, AssetMount
 from infra_chains.serving.probe import LIVENESS
+from infra_chains.targets.contracts import asset_sub_path
 
 if TYPE_CHECKING:
     import pulumi
@@ -174,12 +175,6 @@ class PodAssets:
     #: The PersistentVolumeClaim's name; None for an emptyDir of `size`.
     claim_name: pulumi.Input[str] | None
     size: str
-
-
-def asset_sub_path(mount: AssetMount) -> str:
-    """Where ``mount``'s content is in the volume: the item's cache directory, or its file."""
-    key = mount.item.cache_key()
-    return f"{key}/{mount.item.filename}" if mount.expose == "file" else key
 
 
 def _asset_volume(assets: PodAssets) -> dict[str, Any]:

@@ -47,6 +47,13 @@ class ResolvedAssets:
     model_cache_dir: str | None
 
 
+def asset_sub_path(mount: AssetMount) -> str:
+    """Where ``mount``'s content is inside the cache: the item's directory, or its file (an
+    http item's file name is set by the plan); image targets mount the cache volume's sub path."""
+    key = mount.item.cache_key()
+    return f"{key}/{mount.item.filename}" if mount.expose == "file" else key
+
+
 def resolve_assets(spec: ChainletSpec, layout: ChainletLayout, view_dir: pathlib.Path | None) -> ResolvedAssets:
     """Each planned asset's absolute path (pure: the Kubernetes component mounts these too)."""
     planned = spec.deployment.fetch

@@ -10,13 +10,18 @@ Pure functions (no engine, no files), so every choice is unit-tested without Doc
 - each container publishes its port on 127.0.0.1: the entrypoint on a port kept across pushes,
   the others on one the engine picks (the target probes readiness there, as the local target does);
 - secrets and the chain token are files in one read-only bind mount at ``/run/infra-chains``
-  (never an environment variable, so never in ``docker inspect``).
+  (never an environment variable, so never in ``docker inspect``);
+- assets (docs/assets.md): one named volume per chain, ``infra-chains-<chain>-assets``, holds the
+  fetcher's cache; a one-off container of the chainlet's image (`fetch_spec`) fills it before
+  the chainlet starts, and the chainlet mounts each cache entry read-only at the path it reads
+  (a volume ``subpath``: Docker Engine 26 or newer).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import pathlib
 from collections.abc import Mapping
 
@@ -25,7 +30,7 @@ from infra_chains.plan.models import ChainletSpec, ChainPlan
 from infra_chains.plan.names import chainlet_labels
 from infra_chains.serving.contract import CONTRACT_JSON_ENV, RuntimeContract
 from infra_chains.targets.access import CHAIN_TOKEN_FILE, loopback_hosts, with_chain_access
-from infra_chains.targets.contracts import runtime_contract
+from infra_chains.targets.contracts import AssetDirs, asset_sub_path, runtime_contract
 from infra_chains.targets.docker.engine import ContainerSpec, Mount
 
 #: The port every chainlet listens on inside its container (each has its own network namespace).
@@ -35,6 +40,11 @@ IMAGE_TAG_CHARS = 20
 #: Read-only mount holding the chain token and the chainlet's secrets (one file each).
 RUN_DIR = "/run/infra-chains"
 SECRETS_DIR = f"{RUN_DIR}/secrets"
+
+#: The fetcher's cache inside a container: the chain's assets volume.
+ASSET_CACHE_DIR = "/var/cache/infra-chains/assets"
+#: The fetch container's items file (bind-mounted read-only; names only, no secret).
+ASSET_ITEMS_PATH = "/etc/infra-chains/assets.json"
 
 LABEL_CHAIN = "infra-chains.chain"
 LABEL_CHAINLET = "infra-chains.chainlet"
@@ -48,6 +58,10 @@ LABEL_ENVIRONMENT = "infra-chains.environment"
 
 def network_name(chain_name: str) -> str:
     return f"infra-chains-{chain_name}"
+
+
+def assets_volume(chain_name: str) -> str:
+    return f"infra-chains-{chain_name}-assets"
 
 
 def image_reference(label: str, spec: ChainletSpec) -> str:
@@ -71,6 +85,7 @@ def contract(
     made = runtime_contract(
         plan, spec, ChainletLayout.in_image(spec.image), base_urls=base_urls, port=CONTAINER_PORT,
         host="0.0.0.0", secrets_dir=pathlib.Path(SECRETS_DIR) if spec.secret_keys else None,
+        assets=AssetDirs(pathlib.Path(ASSET_CACHE_DIR), in_place=True),
     )
     is_entrypoint = spec.name == plan.entrypoint
     hosts = loopback_hosts(entrypoint_port) if is_entrypoint else [labels[spec.name]]
@@ -128,9 +143,55 @@ def container_spec(
         aliases=[labels[spec.name]],
         container_port=CONTAINER_PORT,
         host_port=host_port,
-        mounts=[Mount(source=run_dir, target=RUN_DIR, read_only=True)],
+        mounts=[
+            Mount(source=run_dir, target=RUN_DIR, read_only=True),
+            *(Mount(source=assets_volume(plan.chain_name), target=str(m.path), type="volume",
+                    subpath=asset_sub_path(m)) for m in contract_.assets),
+        ],
         nano_cpus=compute.cpu_count * 1_000_000_000 if compute.cpu_count else None,
         mem_limit_bytes=compute.memory_bytes or None,
         gpu_count=compute.gpu_count if compute.gpu else 0,
         stop_timeout_sec=int(contract_.graceful_shutdown_sec) + 5,
+    )
+
+
+def items_json(contract_: RuntimeContract) -> str:
+    """The fetch container's items file: what to fetch (the contract's assets, no secret)."""
+    return json.dumps([m.item.model_dump(mode="json", exclude_none=True) for m in contract_.assets], indent=2)
+
+
+def fetch_spec(
+    plan: ChainPlan, spec: ChainletSpec, labels: Mapping[str, str], *, image: str,
+    python: str, run_dir: str, items_file: str, user: tuple[int, int],
+) -> ContainerSpec:
+    """A one-off container of ``spec``'s image running ``python -m infra_chains.fetch`` into the
+    chain's assets volume, as the image's user, with the chainlet's secrets (its credentials)."""
+    command = [python, "-m", "infra_chains.fetch", "--items", ASSET_ITEMS_PATH,
+               "--cache-root", ASSET_CACHE_DIR]
+    if spec.secret_keys:
+        command += ["--secrets-dir", SECRETS_DIR]
+    return _one_off(plan, f"{labels[spec.name]}-fetch", image, command, f"{user[0]}:{user[1]}", [
+        Mount(source=run_dir, target=RUN_DIR, read_only=True),
+        Mount(source=items_file, target=ASSET_ITEMS_PATH, read_only=True),
+        Mount(source=assets_volume(plan.chain_name), target=ASSET_CACHE_DIR, type="volume", read_only=False),
+    ], spec)
+
+
+def chown_spec(plan: ChainPlan, spec: ChainletSpec, labels: Mapping[str, str], *, image: str,
+               user: tuple[int, int]) -> ContainerSpec:
+    """Once, when the volume is new (the engine makes it root's): give it to the image's user."""
+    mount = Mount(source=assets_volume(plan.chain_name), target=ASSET_CACHE_DIR, type="volume",
+                  read_only=False)
+    made = _one_off(plan, f"{labels[spec.name]}-chown", image, ["chown", f"{user[0]}:{user[1]}",
+                    ASSET_CACHE_DIR], "0:0", [mount], spec)
+    return made.model_copy(update={"cap_add": ["CHOWN"]})
+
+
+def _one_off(plan: ChainPlan, name: str, image: str, command: list[str], user: str,
+             mounts: list[Mount], spec: ChainletSpec) -> ContainerSpec:
+    return ContainerSpec(
+        name=name, image=image, labels={LABEL_CHAIN: plan.chain_name}, environment={},
+        network=network_name(plan.chain_name), aliases=[], container_port=None, mounts=mounts,
+        mem_limit_bytes=spec.compute.memory_bytes or None, restart_policy="no", command=command,
+        user=user, cap_drop=["ALL"], security_opt=["no-new-privileges"],
     )

@@ -14,7 +14,7 @@ import re
 import socket
 import tarfile
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import pydantic
 
@@ -42,13 +42,16 @@ class PortInUseError(DeploymentError):
 
 
 class Mount(pydantic.BaseModel):
-    """A host directory or file bind-mounted into a container."""
+    """A host directory or file bind-mounted into a container, or a named volume (a `subpath`
+    of it: Docker Engine 26 or newer)."""
 
     model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
 
     source: str
     target: str
     read_only: bool = True
+    type: Literal["bind", "volume"] = "bind"
+    subpath: str | None = None
 
 
 class ContainerSpec(pydantic.BaseModel):
@@ -62,7 +65,7 @@ class ContainerSpec(pydantic.BaseModel):
     environment: dict[str, str]
     network: str
     aliases: list[str]
-    container_port: int
+    container_port: int | None = pydantic.Field(description="None: nothing is published.")
     host_ip: str = "127.0.0.1"
     host_port: int | None = pydantic.Field(default=None, description="None: the engine picks one.")
     mounts: list[Mount] = pydantic.Field(default_factory=list)
@@ -71,6 +74,13 @@ class ContainerSpec(pydantic.BaseModel):
     gpu_count: int = 0
     restart_policy: str = "unless-stopped"
     stop_timeout_sec: int = 30
+    #: Replaces the image's CMD (a one-off container: the asset fetch).
+    command: list[str] | None = None
+    #: Replaces the image's USER (``uid:gid``).
+    user: str | None = None
+    cap_drop: list[str] = pydantic.Field(default_factory=list)
+    cap_add: list[str] = pydantic.Field(default_factory=list)
+    security_opt: list[str] = pydantic.Field(default_factory=list)
 
 
 class ContainerInfo(pydantic.BaseModel):
@@ -135,6 +145,23 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def run(self, spec: ContainerSpec) -> ContainerInfo:
         """Create and start a container from ``spec``."""
+
+    @abc.abstractmethod
+    def run_to_completion(self, spec: ContainerSpec, *, timeout_sec: float) -> tuple[int, list[str]]:
+        """Run a one-off container to its end and remove it: (exit code, its last log lines);
+        `DeploymentError` when it outlives ``timeout_sec``."""
+
+    @abc.abstractmethod
+    def ensure_volume(self, name: str, labels: Mapping[str, str]) -> bool:
+        """Create the named volume ``name`` unless it exists; True when it was created."""
+
+    @abc.abstractmethod
+    def volumes(self, labels: Mapping[str, str | None]) -> list[str]:
+        """Names of the volumes carrying all ``labels`` (a None value: the label, any value)."""
+
+    @abc.abstractmethod
+    def remove_volume(self, name: str) -> bool:
+        """Remove the volume ``name``; False if there was none."""
 
     @abc.abstractmethod
     def remove(self, name_or_id: str, *, stop_timeout_sec: int = 30) -> None:
@@ -294,6 +321,13 @@ class DockerEngine(Engine):
         except self._errors.NotFound:
             return None
 
+    def _mount(self, mount: Mount) -> Any:
+        made = self._docker.types.Mount(mount.target, mount.source, type=mount.type,
+                                        read_only=mount.read_only)
+        if mount.subpath is not None:
+            made.setdefault("VolumeOptions", {})["Subpath"] = mount.subpath
+        return made
+
     def run(self, spec: ContainerSpec) -> ContainerInfo:
         docker = self._docker
         device_requests = (
@@ -302,9 +336,14 @@ class DockerEngine(Engine):
         )
         endpoint = self._client.api.create_endpoint_config(aliases=spec.aliases)
         host_config = self._client.api.create_host_config(
-            port_bindings={f"{spec.container_port}/tcp": (spec.host_ip, spec.host_port or "")},
-            mounts=[docker.types.Mount(m.target, m.source, type="bind", read_only=m.read_only)
-                    for m in spec.mounts],
+            port_bindings=(
+                {f"{spec.container_port}/tcp": (spec.host_ip, spec.host_port or "")}
+                if spec.container_port is not None else None
+            ),
+            mounts=[self._mount(m) for m in spec.mounts],
+            cap_drop=spec.cap_drop or None,
+            cap_add=spec.cap_add or None,
+            security_opt=spec.security_opt or None,
             nano_cpus=spec.nano_cpus,
             mem_limit=spec.mem_limit_bytes,
             device_requests=device_requests,
@@ -314,7 +353,9 @@ class DockerEngine(Engine):
         try:
             created = self._client.api.create_container(
                 spec.image, name=spec.name, labels=spec.labels, environment=spec.environment,
-                ports=[spec.container_port], host_config=host_config,
+                ports=[spec.container_port] if spec.container_port is not None else None,
+                host_config=host_config,
+                command=spec.command, user=spec.user,
                 networking_config=self._client.api.create_networking_config({spec.network: endpoint}),
                 stop_timeout=spec.stop_timeout_sec,
             )
@@ -336,6 +377,39 @@ class DockerEngine(Engine):
         if info is None:  # pragma: no cover - removed between start and inspect
             raise DeploymentError(f"Container {spec.name!r} disappeared right after it started.")
         return info
+
+    def run_to_completion(self, spec: ContainerSpec, *, timeout_sec: float) -> tuple[int, list[str]]:
+        info = self.run(spec)
+        try:
+            try:
+                result = self._client.api.wait(info.id, timeout=timeout_sec)
+            except Exception as exc:  # the SDK raises requests' ReadTimeout on a timeout
+                raise DeploymentError(
+                    f"Container {spec.name!r} did not finish within {timeout_sec:g} s "
+                    f"({type(exc).__name__})."
+                ) from exc
+            return int(result.get("StatusCode", 1)), list(self.logs(info.id, tail=20, follow=False))
+        finally:
+            self.remove(info.id, stop_timeout_sec=0)
+
+    def ensure_volume(self, name: str, labels: Mapping[str, str]) -> bool:
+        try:
+            self._client.volumes.get(name)
+        except self._errors.NotFound:
+            self._client.volumes.create(name=name, labels=dict(labels))
+            return True
+        return False
+
+    def volumes(self, labels: Mapping[str, str | None]) -> list[str]:
+        found = self._client.volumes.list(filters={"label": _label_filters(labels)})
+        return sorted(str(volume.name) for volume in found)
+
+    def remove_volume(self, name: str) -> bool:
+        try:
+            self._client.volumes.get(name).remove(force=True)
+        except self._errors.NotFound:
+            return False
+        return True
 
     def remove(self, name_or_id: str, *, stop_timeout_sec: int = 30) -> None:
         try:

@@ -23,12 +23,14 @@ import uuid
 from collections.abc import Iterator, Mapping
 
 from infra_chains.build.context import write_build_context
+from infra_chains.build.layout import ChainletLayout
 from infra_chains.chain_service import ChainService
 from infra_chains.errors import ChainsUsageError, DeploymentError
 from infra_chains.plan.models import ChainletSpec, ChainPlan
 from infra_chains.plan.names import is_valid_chain_name, validate_chain_name
 from infra_chains.public_types import DeployedChainlet
 from infra_chains.serving import probe
+from infra_chains.serving.contract import RuntimeContract
 from infra_chains.targets.base import (
     ChainletInfo,
     ChainletProgress,
@@ -48,6 +50,8 @@ from infra_chains.targets.secrets import resolve_secrets
 
 BUILD_NETWORK_ENV = "INFRA_CHAINS_DOCKER_BUILD_NETWORK"
 LOG_TAIL_LINES = 30
+#: How long a chainlet's asset fetch may take (a cold cache of large weights).
+ASSET_FETCH_TIMEOUT_SEC = 3600
 _POLL_SEC = 0.1
 
 
@@ -180,6 +184,8 @@ class DockerTarget(Target):
                 engine.remove(old.id)
             self._check_foreign(engine, labels[spec.name], plan.chain_name)
             contract = contract.model_copy(update={"instance_id": uuid.uuid4().hex})
+            if contract.assets:
+                self._fetch_assets(plan, spec, labels, image_ref, owner, run_dir, contract, chain_dir, progress)
             container = names.container_spec(
                 plan, spec, labels, image=image_ref, contract_=contract, fingerprint_=fingerprint,
                 run_dir=str(run_dir),
@@ -194,6 +200,36 @@ class DockerTarget(Target):
         for spec_name, info in started.items():
             self._wait_ready(plan.chain_name, spec_name, info, ready_timeout_sec, progress)
         chain_dir.collect_run_dirs(keep_dirs)
+
+    def _fetch_assets(
+        self, plan: ChainPlan, spec: ChainletSpec, labels: Mapping[str, str], image: str,
+        owner: tuple[int, int], run_dir: pathlib.Path, contract: RuntimeContract,
+        chain_dir: DockerChainDir, progress: _Progress,
+    ) -> None:
+        """Fill the chain's assets volume for ``spec`` with a one-off container of its image
+        (entries already there return at once), so the chainlet starts with its files."""
+        engine = self.engine
+        if engine.ensure_volume(names.assets_volume(plan.chain_name), {names.LABEL_CHAIN: plan.chain_name}):
+            chown = names.chown_spec(plan, spec, labels, image=image, user=owner)
+            code, lines = engine.run_to_completion(chown, timeout_sec=120)
+            if code != 0:
+                raise DeploymentError(_one_off_failure(spec.name, plan.chain_name, "preparing the "
+                                                       "assets volume", code, lines))
+        items = chain_dir.path / "assets" / f"{spec.name}-{spec.deployment_hash[:16]}.json"
+        items.parent.mkdir(parents=True, exist_ok=True)
+        items.write_text(names.items_json(contract))
+        items.chmod(0o644)  # read by the image's user; names only, no secret
+        progress.set(spec.name, "starting", message="fetching assets")
+        fetch = names.fetch_spec(
+            plan, spec, labels, image=image, python=ChainletLayout.in_image(spec.image).python_executable,
+            run_dir=str(run_dir), items_file=str(items), user=owner,
+        )
+        engine.remove(fetch.name, stop_timeout_sec=0)  # one left by an interrupted push
+        code, lines = engine.run_to_completion(fetch, timeout_sec=ASSET_FETCH_TIMEOUT_SEC)
+        if code != 0:
+            message = _one_off_failure(spec.name, plan.chain_name, "fetching its assets", code, lines)
+            progress.set(spec.name, "failed", message=message)
+            raise DeploymentError(message)
 
     def _build(self, plan: ChainPlan, spec: ChainletSpec, label: str,
                progress: _Progress) -> tuple[str, str]:
@@ -327,7 +363,8 @@ class DockerTarget(Target):
         chain_dir = self._dir(chain_name)
         engine = self.engine
         had = bool(engine.containers({names.LABEL_CHAIN: chain_dir.name})) or chain_dir.exists() or bool(
-            engine.networks({names.LABEL_CHAIN: chain_dir.name}))
+            engine.networks({names.LABEL_CHAIN: chain_dir.name})) or bool(
+            engine.volumes({names.LABEL_CHAIN: chain_dir.name}))
         if not had:
             return False
         with chain_dir.locked():
@@ -340,6 +377,8 @@ class DockerTarget(Target):
             engine.remove(info.id)
         for network in engine.networks({names.LABEL_CHAIN: chain_dir.name}):
             engine.remove_network(network)
+        for volume in engine.volumes({names.LABEL_CHAIN: chain_dir.name}):
+            engine.remove_volume(volume)
         chain_dir.remove()
 
     def chains(self) -> list[str]:
@@ -362,6 +401,12 @@ class _Progress:
         self._rows[name] = self._rows[name].model_copy(update=update)
         if self._callback is not None:
             self._callback(list(self._rows.values()))
+
+
+def _one_off_failure(chainlet: str, chain: str, what: str, code: int, lines: list[str]) -> str:
+    tail = "\n".join(f"  | {line}" for line in lines[-LOG_TAIL_LINES:]) or "  (log is empty)"
+    return (f"Chainlet {chainlet!r} of chain {chain!r}: {what} failed (exit code {code}); "
+            f"the chainlet was not started.\nLast lines of its log:\n{tail}")
 
 
 def _entrypoint_port(record: ChainRecord, current: ContainerInfo | None) -> int:

@@ -46,6 +46,10 @@ class FakeEngine(Engine):
         self._servers: dict[str, http.server.ThreadingHTTPServer] = {}
         self.network_labels: dict[str, dict[str, str]] = {}
         self.runs: list[str] = []
+        self.volume_labels: dict[str, dict[str, str]] = {}
+        #: One-off containers run to completion, and the (exit code, log) each name answers.
+        self.one_offs: list[ContainerSpec] = []
+        self.one_off_results: dict[str, tuple[int, list[str]]] = {}
 
     def runtimes(self) -> list[str]:
         return self._runtimes
@@ -92,6 +96,23 @@ class FakeEngine(Engine):
                              state="running", host_port=server.server_address[1])
         self.infos[cid] = info
         return info
+
+    def run_to_completion(self, spec: ContainerSpec, *, timeout_sec: float) -> tuple[int, list[str]]:
+        self.one_offs.append(spec)
+        self.runs.append(spec.name)
+        return self.one_off_results.get(spec.name, (0, []))
+
+    def ensure_volume(self, name: str, labels: Mapping[str, str]) -> bool:
+        if name in self.volume_labels:
+            return False
+        self.volume_labels[name] = dict(labels)
+        return True
+
+    def volumes(self, labels: Mapping[str, str | None]) -> list[str]:
+        return sorted(n for n, ls in self.volume_labels.items() if _matches(ls, labels))
+
+    def remove_volume(self, name: str) -> bool:
+        return self.volume_labels.pop(name, None) is not None
 
     def remove(self, name_or_id: str, *, stop_timeout_sec: int = 30) -> None:
         info = self.container(name_or_id)
