@@ -414,8 +414,6 @@ def test_custom_health_checks_on_the_local_target(target: LocalTarget) -> None:
     assert httpx.get(readyz, timeout=10).status_code == 200
 
 
-@pytest.mark.xfail(reason="needs websocket endpoints served by the local target (in progress)",
-                   strict=True)
 @pytest.mark.servers
 def test_websocket_chain_on_the_local_target(target: LocalTarget) -> None:
     # truss-chains' tests/test_e2e.py::test_websocket_chain.
@@ -425,7 +423,9 @@ def test_websocket_chain_on_the_local_target(target: LocalTarget) -> None:
     entry = load_entrypoint(TESTS / "websocket_chain" / "websocket_chain.py")
     service = deploy.push(entry, "websocket", remote=target)
     assert service is not None
-    with connect(service.run_remote_url.replace("http://", "ws://", 1), open_timeout=10) as ws:
+    # As truss-chains' test does, the websocket address from the service's URL.
+    url = service.run_remote_url.replace("http://", "ws://", 1).replace("/run_remote", "/websocket")
+    with connect(url, open_timeout=10) as ws:
         ws.send("Test")
         assert ws.recv(timeout=10) == "You said: Test."
         ws.send("dep")
