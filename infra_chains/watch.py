@@ -36,6 +36,7 @@ from infra_chains.framework.loading import load_entrypoint, workspace_of
 from infra_chains.plan import ChainPlan
 from infra_chains.plan.workspace import workspace_files
 from infra_chains.targets.base import ChainletProgress, ProgressCallback, Target
+from infra_chains.targets.local.state import state_root
 from infra_chains.targets.registry import resolve_target
 from infra_chains.targets.secrets import MissingSecretsError
 
@@ -65,6 +66,9 @@ class Watcher:
 
     Args:
         roots: Directories whose files (as a push would copy them) are watched.
+        exclude: Directories whose files never count, even inside a root: where pushes write
+            (a target's state directory kept inside the workspace would otherwise make every
+            push trigger the next).
         interval_sec: Seconds between two looks at the files.
         debounce_sec: Seconds without a further change before a batch is yielded.
         max_settle_sec: A batch is yielded after this long even if files keep changing (a log
@@ -77,6 +81,7 @@ class Watcher:
         self,
         roots: Sequence[pathlib.Path],
         *,
+        exclude: Sequence[pathlib.Path] = (),
         interval_sec: float = 0.5,
         debounce_sec: float = 0.3,
         max_settle_sec: float = 5.0,
@@ -92,8 +97,9 @@ class Watcher:
         self._max_settle = max(max_settle_sec, debounce_sec)
         self._clock = clock
         self._sleep = sleep
+        self._exclude = _unique(exclude)
         self._roots = _unique(roots)
-        self._stamps = _scan(self._roots)
+        self._stamps = self._scan(self._roots)
 
     @property
     def roots(self) -> list[pathlib.Path]:
@@ -114,12 +120,12 @@ class Watcher:
         added = [root for root in roots if root not in self._roots]
         kept = {path: stamp for path, stamp in self._stamps.items()
                 if any(_is_under(path, root) for root in roots)}
-        kept.update(_scan(added))
+        kept.update(self._scan(added))
         self._roots, self._stamps = roots, kept
 
     def poll(self) -> list[FileChange]:
         """One look at the files: what changed since the previous look (sorted by path)."""
-        now = _scan(self._roots)
+        now = self._scan(self._roots)
         changes = [FileChange(path=str(p), kind="added") for p in now.keys() - self._stamps.keys()]
         changes += [FileChange(path=str(p), kind="removed") for p in self._stamps.keys() - now.keys()]
         changes += [FileChange(path=str(p), kind="modified")
@@ -177,6 +183,22 @@ class Watcher:
         return [FileChange(path=path, kind=kind) for path, kind in sorted(pending.items())]
 
 
+    def _scan(self, roots: Iterable[pathlib.Path]) -> dict[pathlib.Path, _Stamp]:
+        stamps: dict[pathlib.Path, _Stamp] = {}
+        for root in roots:
+            if not root.is_dir():
+                continue
+            for path in workspace_files(root):
+                if any(path.is_relative_to(excluded) for excluded in self._exclude):
+                    continue
+                try:
+                    info = os.stat(path)
+                except OSError:
+                    continue  # removed while we looked: the next look reports it
+                stamps[path] = (info.st_mtime_ns, info.st_size, info.st_ino)
+        return stamps
+
+
 def _merge(pending: dict[str, ChangeKind], changes: Iterable[FileChange]) -> None:
     """Fold ``changes`` into ``pending``, so a burst reads as its net effect on each file."""
     for change in changes:
@@ -191,20 +213,6 @@ def _merge(pending: dict[str, ChangeKind], changes: Iterable[FileChange]) -> Non
             pending[change.path] = "modified"  # an atomic save: removed and written anew
         else:
             pending[change.path] = change.kind
-
-
-def _scan(roots: Iterable[pathlib.Path]) -> dict[pathlib.Path, _Stamp]:
-    stamps: dict[pathlib.Path, _Stamp] = {}
-    for root in roots:
-        if not root.is_dir():
-            continue
-        for path in workspace_files(root):
-            try:
-                info = os.stat(path)
-            except OSError:
-                continue  # removed while we looked: the next look reports it
-            stamps[path] = (info.st_mtime_ns, info.st_size, info.st_ino)
-    return stamps
 
 
 def _unique(roots: Iterable[pathlib.Path]) -> list[pathlib.Path]:
@@ -290,6 +298,11 @@ class ChainPusher:
     def chain_name(self) -> str | None:
         """The chain pushed to (None before the first push planned)."""
         return self._chain_name
+
+    @property
+    def state_dirs(self) -> list[pathlib.Path]:
+        """Where pushes write (the local and docker targets' state root): never a change."""
+        return [state_root()]
 
     @property
     def roots(self) -> list[pathlib.Path]:

@@ -86,6 +86,17 @@ def test_files_a_push_would_not_copy_never_count(tmp_path: pathlib.Path, fake_ti
     assert watcher.file_count == 2  # chain.py and .gitignore
 
 
+def test_a_state_directory_inside_the_workspace_never_counts(tmp_path: pathlib.Path, fake_time: FakeTime) -> None:
+    (tmp_path / "chain.py").write_text("")
+    state = tmp_path / "state"
+    watcher = Watcher([tmp_path], exclude=[state], clock=fake_time.clock, sleep=fake_time.sleep)
+    (state / "chains" / "mine" / "snapshots").mkdir(parents=True)
+    (state / "chains" / "mine" / "snapshots" / "chain.py").write_text("written by a push")
+    assert watcher.poll() == []
+    (tmp_path / "chain.py").write_text("edited")
+    assert changes_of(watcher.poll(), tmp_path) == {("chain.py", "modified")}
+
+
 def test_an_atomic_save_of_the_same_size_is_a_modification(tmp_path: pathlib.Path, fake_time: FakeTime) -> None:
     chain = tmp_path / "chain.py"
     chain.write_text("v = 1\n")
@@ -351,6 +362,11 @@ def test_roots_are_the_workspace_and_the_data_dir_the_plan_names(tmp_path: pathl
     assert pusher.roots == [chain.parent.resolve()]
     assert pusher.push().ok
     assert pusher.roots == sorted([chain.parent.resolve(), (tmp_path / "data").resolve()])
+
+
+def test_the_state_root_is_never_watched(tmp_path: pathlib.Path, state_root: pathlib.Path) -> None:
+    pusher = ChainPusher(write_chain(tmp_path, "watch_lib_state"), target=FakeTarget())
+    assert pusher.state_dirs == [state_root]
 
 
 def test_an_unknown_target_is_refused_when_the_pusher_is_made(tmp_path: pathlib.Path) -> None:

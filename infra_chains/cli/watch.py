@@ -46,7 +46,8 @@ def watch(
         secrets=provided, ready_timeout_sec=timeout, missing_secrets_hint=SECRETS_HINT,
     )
     # Made before the first push, so a save during that push is pushed next, not missed.
-    watcher = Watcher(pusher.roots, interval_sec=interval, debounce_sec=debounce)
+    watcher = Watcher(pusher.roots, exclude=pusher.state_dirs, interval_sec=interval,
+                      debounce_sec=debounce)
     first = _push_live(pusher, [])
     if not first.ok:
         err_console.print(f"[bold red]Error:[/] {escape(first.error or '')}", highlight=False)
