@@ -49,6 +49,9 @@ class _Settings:
         self.data_dir = data_dir
         self.chainlet_to_service = chainlet_to_service
         self.user_env = user_env
+        #: Dependencies built in this `with` block, reused by the next entrypoint built in it, as
+        #: truss-chains does: state a dependency keeps (a counter, a cache) survives `Entry()`.
+        self.dependencies: dict[type[Any], ChainletBase] = {}
 
 
 @contextlib.contextmanager
@@ -104,12 +107,16 @@ def _build_chain(
     for chainlet in graph.chainlets:
         if chainlet.cls not in needed:
             continue
-        instance = entry if chainlet is graph.entrypoint else new_instance(chainlet.cls)
-        init_kwargs = _init_kwargs(
-            graph, chainlet, instances, settings, given if chainlet is graph.entrypoint else {}
-        )
+        is_entry = chainlet is graph.entrypoint
+        if not is_entry and chainlet.cls in settings.dependencies:
+            instances[chainlet.cls] = settings.dependencies[chainlet.cls]
+            continue
+        instance = entry if is_entry else new_instance(chainlet.cls)
+        init_kwargs = _init_kwargs(graph, chainlet, instances, settings, given if is_entry else {})
         construct(instance, init_kwargs)
         instances[chainlet.cls] = instance
+        if not is_entry:
+            settings.dependencies[chainlet.cls] = instance
 
 
 def _given_arguments(chainlet: ChainletDefinition, kwargs: dict[str, Any]) -> dict[str, Any]:

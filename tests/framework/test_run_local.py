@@ -398,3 +398,29 @@ def test_run_remote_keeps_its_defaults() -> None:
 
     with chains.run_local():
         assert asyncio.run(Entry().run_remote("Ada")) == "Hello, Ada!"
+
+
+def test_dependencies_are_shared_by_the_entrypoints_of_one_block() -> None:
+    # As in truss-chains (its itest_chain's SplitTextFailOnce fails once, then a second
+    # `ItestChain()` in the same block succeeds): a dependency's state survives `Entry()`.
+    class Counter(chains.ChainletBase):
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def run_remote(self) -> int:
+            self.calls += 1
+            return self.calls
+
+    class Entry(chains.ChainletBase):
+        def __init__(self, counter: Counter = chains.depends(Counter)) -> None:
+            self.counter = counter
+
+        def run_remote(self) -> int:
+            return self.counter.run_remote()
+
+    with chains.run_local():
+        first, second = Entry(), Entry()
+        assert first is not second
+        assert (first.run_remote(), second.run_remote()) == (1, 2)
+    with chains.run_local():
+        assert Entry().run_remote() == 1  # a new block builds its own

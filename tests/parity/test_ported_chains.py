@@ -58,11 +58,6 @@ def close_unawaited() -> Iterator[None]:
 
 def NEEDS_DEPENDENCY_FLAVOURED_STUBS(test: Any) -> Any:  # noqa: N802 - reads as the other marks
     return _DEPENDENCY_FLAVOURED_STUBS(pytest.mark.usefixtures("close_unawaited")(test))
-NEEDS_SHARED_LOCAL_INSTANCES = pytest.mark.xfail(
-    reason="needs run_local to keep one instance per dependency class for the whole `with` "
-    "block, as truss-chains does (a second `Entry()` reuses them); ours builds them anew",
-    strict=True,
-)
 
 
 def _graph(chain_file: pathlib.Path, entrypoint: str | None = None) -> ChainGraph:
@@ -259,7 +254,6 @@ def test_itest_chain_imports_with_its_chainlets() -> None:
 
 
 @NEEDS_DEPENDENCY_FLAVOURED_STUBS
-@NEEDS_SHARED_LOCAL_INSTANCES
 def test_itest_chain_runs_locally() -> None:
     # truss-chains' tests/test_e2e.py::test_chain_local.
     entry = load_entrypoint(TESTS / "itest_chain" / "itest_chain.py", "ItestChain")
