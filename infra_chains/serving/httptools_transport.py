@@ -539,7 +539,9 @@ class _StreamedBody(BodyStream):
                 raise AttemptTimeout(f"no data within {timeout:g} s") from None
             finally:
                 self._waiter = None
-        chunk = chunks.popleft()
+        # Everything that arrived, joined: a relay then passes on many small items in one write.
+        chunk = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
+        chunks.clear()
         self._size -= len(chunk)
         if self._paused and self._size < STREAM_LOW_WATER:
             self._paused = False

@@ -166,15 +166,16 @@ async def send_stream(send: Send, receive: Receive, outgoing: Outgoing, *, frame
 async def _send_stream(send: Send, receive: Receive, outgoing: Outgoing, framed: bool,
                        headers: list[tuple[bytes, bytes]], chainlet: str) -> tuple[int, str | None]:
     source = outgoing.source
-    relay = framed and isinstance(source, RemoteStream) and not source.started
-    items: AsyncIterator[Any] = source.frames() if relay else source
+    # A dependency's stream returned as it is: passed on per arriving chunk, not per item.
+    relay = isinstance(source, RemoteStream) and not source.started
+    items: AsyncIterator[Any] = source if not relay else source.frames() if framed else source.data()
     sender = _Sender(send, receive)
     count = 0
     try:
         try:
             first = await items.__anext__()
         except StopAsyncIteration:
-            first = None
+            first = _NOTHING
         except Exception as exc:  # noqa: BLE001 - the user's error, answered as a response
             return await _error_response(sender, exc, headers, chainlet)
         content_type = _STREAM_CT if framed else _RAW_CT[outgoing.item_type]
@@ -182,14 +183,14 @@ async def _send_stream(send: Send, receive: Receive, outgoing: Outgoing, framed:
             (b"content-type", content_type), (b"cache-control", b"no-store"),
             (b"x-accel-buffering", b"no"), *headers]})
         sender.watch()
-        encode = _frame_item if framed and not relay else _raw_item
-        item_type = outgoing.item_type
+        encode = _encoder(framed and not relay, outgoing.item_type, relay)
         try:
-            if first is not None:
-                await sender.body(first if relay else encode(first, item_type))
+            if first is not _NOTHING:
+                await send({"type": "http.response.body", "body": encode(first), "more_body": True})
                 count += 1
-                async for item in items:
-                    await sender.body(item if relay else encode(item, item_type))
+                async for item in items:  # the hot loop: one send per item, nothing else
+                    await send({"type": "http.response.body", "body": encode(item),
+                                "more_body": True})
                     count += 1
         except asyncio.CancelledError:
             if not sender.gone:
@@ -210,11 +211,13 @@ async def _send_stream(send: Send, receive: Receive, outgoing: Outgoing, framed:
             return 500, summary
         sender.stop_watching()
         await sender.body(b"" if relay or not framed else _END_FRAME, more=False)
-        if relay and source.failed is not None:
+        if relay and framed and source.failed is not None:
             return 500, f"relayed stream failed upstream: {source.failed}"
         return 200, None
     finally:
         sender.stop_watching()
+        if relay:
+            await _close(items)
         await _close(source)
 
 
@@ -227,6 +230,28 @@ async def _error_response(sender: _Sender, exc: Exception, headers: list[tuple[b
         *headers]})
     await sender.body(body, more=False)
     return detail.status_code, f"{detail.exception_cls_name}: {detail.exception_message}"
+
+
+_NOTHING: Any = object()
+
+
+def _encoder(framed: bool, item_type: type[Any], relay: bool) -> Callable[[Any], bytes]:
+    """The per-item encoding of one stream, with the common case (the declared type) first."""
+    if relay:
+        return _same
+    pack = _HEAD.pack
+    if item_type is bytes:
+        if framed:
+            return lambda item: (pack(DATA, len(item)) + item if type(item) is bytes
+                                 else _frame_item(item, bytes))
+        return lambda item: item if type(item) is bytes else _raw_item(item, bytes)
+    if framed:
+        return lambda item: _frame_item(item, str)
+    return lambda item: item.encode() if type(item) is str else _raw_item(item, str)
+
+
+def _same(data: bytes) -> bytes:
+    return data
 
 
 def _frame_item(item: Any, item_type: type[Any]) -> bytes:
@@ -405,13 +430,50 @@ class RemoteStream:
             if final is not None:
                 self._end()
                 return
-            if len(buffer) >= _HEAD.size + _RELAY_CHUNK_BYTES and end:
-                continue  # more complete frames may be buffered: pass them on first
+            if end >= _RELAY_CHUNK_BYTES:
+                continue  # the scan stopped at its limit: pass the frames buffered on first
             chunk = await self._next_chunk()
             if chunk is None:
                 self._end()
                 raise self._cut_off()
             buffer += chunk
+
+    async def data(self) -> AsyncIterator[bytes]:
+        """The items' bytes, joined per arriving chunk (a relay to a raw caller: no item is sent
+        on its own); a remote error is raised after the data before it, as in ``__anext__``."""
+        self.started = True
+        buffer = self._buffer
+        while True:
+            chunk = await self._next_chunk()
+            if chunk is None:
+                self._end()
+                raise self._cut_off()
+            buffer += chunk
+            end, final, final_start = self._scan(len(buffer) + 1)
+            data_end = final_start if final is not None else end
+            if data_end:
+                view = memoryview(buffer)
+                parts = []
+                position = 0
+                while position < data_end:
+                    length = _HEAD.unpack_from(buffer, position)[1]
+                    start = position + _HEAD.size
+                    position = start + length
+                    parts.append(view[start:position])
+                out = b"".join(parts)
+                parts.clear()
+                view.release()
+                if out:
+                    yield out
+            if final is not None:
+                payload = bytes(buffer[final_start + _HEAD.size:end])
+                del buffer[:end]
+                self._end(self._remote_error(payload) if final == ERROR else None)
+                if self._error is not None:
+                    error, self._error = self._error, None
+                    raise error
+                return
+            del buffer[:end]
 
     def _remote_error(self, payload: bytes) -> Exception:
         status = 500

@@ -120,6 +120,31 @@ def test_a_relay_passes_complete_frames_only() -> None:
         assert position == len(chunk)
 
 
+def test_a_relay_passes_on_everything_that_arrived_in_one_large_chunk() -> None:
+    wire = frames(*[bytes(300 * 1024)] * 5)  # 1.5 MiB and the end mark in one chunk
+    stream, _ = remote([wire], item_type=bytes)
+
+    async def run() -> list[bytes]:
+        return [chunk async for chunk in stream.frames()]
+
+    assert b"".join(asyncio.run(run())) == wire
+
+
+def test_a_relay_to_a_raw_caller_joins_the_items_of_each_chunk() -> None:
+    error = b'{"error":{"remote_name":"Dep","exception_cls_name":"ValueError","exception_module_name":"builtins","exception_message":"late","status_code":500}}'
+    wire = frames(b"ab", b"c", b"de", end=streams.frame(streams.ERROR, error))
+    stream, _ = remote([wire[:12], wire[12:]], item_type=bytes)
+    got: list[bytes] = []
+
+    async def run() -> None:
+        async for chunk in stream.data():
+            got.append(chunk)
+
+    with pytest.raises(ValueError, match="late"):
+        asyncio.run(run())
+    assert b"".join(got) == b"abcde" and len(got) < 3  # fewer sends than items
+
+
 # -- real servers -----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def chain(serve_module: Serve) -> dict[str, ChainletProcess]:
