@@ -38,7 +38,7 @@ ProblemCode = Literal[
     "init-varargs", "init-argument", "init-context-twice", "init-context-position",
     "dependency-type", "dependency-reused", "dependency-websocket", "depends-options",
     # class attributes and hooks
-    "remote-config-type", "user-config-type", "health-check-signature",
+    "remote-config-type", "user-config-type", "health-check-signature", "transport-mismatch",
     # values of the config models (RemoteConfig and its parts, RPCOptions)
     "remote-config-value", "docker-image-value", "custom-image-value", "docker-auth-value",
     "compute-value", "assets-value", "model-repo-value", "external-data-value",

@@ -326,3 +326,39 @@ def test_cli_dry_run_names_the_chain_after_mark_entrypoint(
     assert main(["push", str(chain_file), "--dry-run", "--out", str(out)]) == 0
     assert "chain my-search-chain" in " ".join(capsys.readouterr().out.split())
     assert (out / "my-search-chain").is_dir()
+
+
+# -- ChainletOptions.transport against the endpoint (truss-chains' checks) ---------------------
+def test_a_websocket_transport_on_an_http_endpoint_is_refused() -> None:
+    class HttpWebsocketTransport(chains.ChainletBase):
+        remote_config = chains.RemoteConfig(
+            options=chains.ChainletOptions(transport={"kind": "websocket"})
+        )
+
+        async def run_remote(self) -> None: ...
+
+    with pytest.raises(chains.ChainsUsageError,
+                       match=r"\(HttpWebsocketTransport.remote_config\) \[transport-mismatch\].*"
+                             r"can only be used for websocket endpoints"):
+        build_graph(HttpWebsocketTransport)
+
+
+def test_an_http_transport_on_a_websocket_endpoint_is_refused() -> None:
+    class WebsocketHttpTransport(chains.ChainletBase):
+        remote_config = chains.RemoteConfig(options=chains.ChainletOptions(transport={"kind": "http"}))
+
+        async def run_remote(self, websocket: chains.WebSocketProtocol) -> None: ...
+
+    with pytest.raises(chains.ChainsUsageError, match=r"must be `WebsocketOptions`.*got `HTTPOptions`"):
+        build_graph(WebsocketHttpTransport)
+
+
+def test_a_websocket_transport_on_a_websocket_endpoint_is_fine() -> None:
+    class Socket(chains.ChainletBase):
+        remote_config = chains.RemoteConfig(
+            options=chains.ChainletOptions(transport={"kind": "websocket", "ping_interval_seconds": 5})
+        )
+
+        async def run_remote(self, websocket: chains.WebSocketProtocol) -> None: ...
+
+    assert build_graph(Socket).entrypoint.endpoint.is_websocket

@@ -67,6 +67,7 @@ def analyze(
     remote_config = _remote_config(out)
     user_config = _user_config(out)
     health, health_async = _health_check(out)
+    _transport(out, endpoint, remote_config)
     if out.problems or endpoint is None:
         return None, out.problems
     name = remote_config.name or cls.__name__
@@ -370,6 +371,24 @@ def _remote_config(out: _Collector) -> RemoteConfig:
                 "remote_config")
         return RemoteConfig()
     return config
+
+
+def _transport(out: _Collector, endpoint: EndpointDefinition | None, config: RemoteConfig) -> None:
+    """``options.transport`` must fit the endpoint, as truss-chains checks."""
+    transport = config.options.transport
+    if endpoint is None or transport is None:
+        return
+    if transport.kind == "websocket" and not endpoint.is_websocket:
+        out.add("transport-mismatch",
+                "`remote_config.options.transport` is WebsocketOptions, which can only be used "
+                "for websocket endpoints (`async def run_remote(self, websocket: "
+                "chains.WebSocketProtocol) -> None`); remove the transport option or make "
+                "run_remote a websocket endpoint", "remote_config")
+    elif transport.kind == "http" and endpoint.is_websocket:
+        out.add("transport-mismatch",
+                "`remote_config.options.transport` must be `WebsocketOptions` for a websocket "
+                "endpoint, got `HTTPOptions`; use `transport={'kind': 'websocket'}` or leave it "
+                "unset", "remote_config")
 
 
 def _user_config(out: _Collector) -> pydantic.BaseModel | None:
