@@ -38,7 +38,6 @@ class HfSource:
             hub = require("huggingface_hub", extra="assets", purpose=purpose)
             hub_api = require("huggingface_hub.hf_api", extra="assets", purpose=purpose)
             hub_utils = require("huggingface_hub.utils", extra="assets", purpose=purpose)
-            hub_errors = require("huggingface_hub.errors", extra="assets", purpose=purpose)
         except MissingExtraError as exc:
             raise Failure(str(exc), transient=False) from None
         token: str | bool = False
@@ -47,9 +46,9 @@ class HfSource:
         endpoint = item.endpoint_url or os.environ.get("HF_ENDPOINT") or None
         where = f"{item.repo_type} {item.source}@{item.revision or 'default branch'}"
         api = hub.HfApi(endpoint=endpoint, token=token)
-        info = _call(hub_errors, where, api.repo_info, item.source, repo_type=item.repo_type, revision=item.revision)
+        info = _call(hub_utils, where, api.repo_info, item.source, repo_type=item.repo_type, revision=item.revision)
         commit: str = info.sha
-        tree = _call(hub_errors, where, lambda: list(api.list_repo_tree(
+        tree = _call(hub_utils, where, lambda: list(api.list_repo_tree(
             item.source, recursive=True, revision=commit, repo_type=item.repo_type
         )))  # fmt: skip
         files = [entry for entry in tree if isinstance(entry, hub_api.RepoFile)]
@@ -68,7 +67,7 @@ class HfSource:
         watcher.start()
         try:
             _call(
-                hub_errors,
+                hub_utils,
                 where,
                 hub.snapshot_download,
                 item.source,
@@ -139,8 +138,8 @@ def _quiet_tqdm() -> type:
 
 
 def _call(errors: Any, where: str, function: Any, *args: Any, **kwargs: Any) -> Any:
-    """Call the hub client, turning its errors (module ``errors``) into a `Failure` worded for
-    the fix."""
+    """Call the hub client, turning its errors into a `Failure` worded for the fix. ``errors`` is
+    ``huggingface_hub.utils``, which has exported these classes from 0.x to 2.x alike."""
     try:
         return function(*args, **kwargs)
     except errors.GatedRepoError as exc:
