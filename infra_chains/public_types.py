@@ -254,6 +254,9 @@ class StackFrame(_FrozenModel):
     line: str | None = None
 
 
+_Frame = StackFrame  # the field's type, by a name the nested alias below does not shadow
+
+
 class RemoteErrorDetail(_FrozenModel):
     """What a deployed chainlet tells its caller when its user code raised.
 
@@ -261,11 +264,14 @@ class RemoteErrorDetail(_FrozenModel):
     frames are kept; the framework's own are trimmed.
     """
 
+    #: truss-chains nests the frame type here (``RemoteErrorDetail.StackFrame``).
+    StackFrame: ClassVar[type[_Frame]] = _Frame
+
     remote_name: str
     exception_cls_name: str
     exception_module_name: str | None = None
     exception_message: str
-    user_stack_trace: list[StackFrame] = pydantic.Field(default_factory=list)
+    user_stack_trace: list[_Frame] = pydantic.Field(default_factory=list)
     status_code: int = 500
 
     def format(self) -> str:

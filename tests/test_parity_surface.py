@@ -362,3 +362,11 @@ def test_a_websocket_transport_on_a_websocket_endpoint_is_fine() -> None:
         async def run_remote(self, websocket: chains.WebSocketProtocol) -> None: ...
 
     assert build_graph(Socket).entrypoint.endpoint.is_websocket
+
+
+def test_remote_error_detail_nests_its_frame_type_as_truss_chains_does() -> None:
+    frame = chains.RemoteErrorDetail.StackFrame(filename="f.py", lineno=3, name="run_remote", line="x")
+    detail = chains.RemoteErrorDetail(remote_name="Leaf", exception_cls_name="ValueError",
+                                      exception_message="bad", user_stack_trace=[frame])
+    assert "StackFrame" not in chains.RemoteErrorDetail.model_fields
+    assert chains.RemoteErrorDetail.model_validate_json(detail.model_dump_json()) == detail
