@@ -62,8 +62,6 @@ DATA, ERROR, END = b"d", b"e", b"z"
 _END_FRAME = _HEAD.pack(END, 0)
 #: Largest frame a stub accepts: a corrupt length must not make it buffer gigabytes.
 MAX_FRAME_BYTES = 1024 * 1024 * 1024
-#: Frames of a relayed stream are passed on in chunks of at most this many bytes (at frame ends).
-_RELAY_CHUNK_BYTES = 1024 * 1024
 #: `ChainletApp._run`'s status for "the response is a stream, send it with `send_stream`".
 STREAMING = -1
 
@@ -371,14 +369,12 @@ class RemoteStream:
             self._end()
             raise self._broken(str(exc)) from None
 
-    def _scan(self, limit: int) -> tuple[int, bytes | None, int]:
+    def _scan(self, buffer: bytes | bytearray) -> tuple[int, bytes | None, int]:
         """``(end of the complete frames in the buffer, kind of the final frame if one came, where
-        that frame starts)``,
-        stopping after ``limit`` bytes; raises on a corrupt frame head."""
-        buffer = self._buffer
+        that frame starts)`` of ``buffer``; raises on a corrupt frame head."""
         size = len(buffer)
         position = 0
-        while size - position >= _HEAD.size and position < limit:
+        while size - position >= _HEAD.size:
             kind, length = _HEAD.unpack_from(buffer, position)
             if length > MAX_FRAME_BYTES or kind not in (DATA, ERROR, END):
                 self._end()
@@ -398,7 +394,7 @@ class RemoteStream:
         """Move the complete frames of the buffer to ``_items`` (or end the stream)."""
         buffer = self._buffer
         buffer += chunk
-        end, _, _ = self._scan(len(buffer) + 1)
+        end, _, _ = self._scan(buffer)
         position = 0
         while position < end:
             kind, length = _HEAD.unpack_from(buffer, position)
@@ -418,25 +414,32 @@ class RemoteStream:
         Data frames and the final (end or error) frame pass unchanged; a broken connection
         raises, after the complete frames that came before it."""
         self.started = True
-        buffer = self._buffer
+        buffer = self._buffer  # an incomplete frame carried over to the next chunk
         while True:
-            end, final, final_start = self._scan(_RELAY_CHUNK_BYTES)
-            if end:
-                out = bytes(buffer[:end])
-                if final == ERROR:
-                    self.failed = _summary(out[final_start + _HEAD.size:])
-                del buffer[:end]
-                yield out
-            if final is not None:
-                self._end()
-                return
-            if end >= _RELAY_CHUNK_BYTES:
-                continue  # the scan stopped at its limit: pass the frames buffered on first
             chunk = await self._next_chunk()
             if chunk is None:
                 self._end()
                 raise self._cut_off()
-            buffer += chunk
+            if buffer:
+                buffer += chunk
+            # A chunk of whole frames (the common case when nothing is carried over) passes
+            # on without a copy.
+            data: bytes | bytearray = buffer if buffer else chunk
+            end, final, final_start = self._scan(data)
+            if data is chunk:
+                out = chunk if end == len(chunk) else chunk[:end]
+                if end < len(chunk) and final is None:
+                    buffer += memoryview(chunk)[end:]
+            else:
+                out = bytes(buffer[:end])
+                del buffer[:end]
+            if final == ERROR:
+                self.failed = _summary(out[final_start + _HEAD.size:])
+            if out:
+                yield out
+            if final is not None:
+                self._end()
+                return
 
     async def data(self) -> AsyncIterator[bytes]:
         """The items' bytes, joined per arriving chunk (a relay to a raw caller: no item is sent
@@ -449,7 +452,7 @@ class RemoteStream:
                 self._end()
                 raise self._cut_off()
             buffer += chunk
-            end, final, final_start = self._scan(len(buffer) + 1)
+            end, final, final_start = self._scan(buffer)
             data_end = final_start if final is not None else end
             if data_end:
                 view = memoryview(buffer)
