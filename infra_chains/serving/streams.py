@@ -369,19 +369,14 @@ class RemoteStream:
             self._end()
             raise self._broken(str(exc)) from None
 
-    def _scan(self, buffer: bytes | bytearray) -> tuple[int, bytes | None, int]:
+    def _scan(self, buffer: bytes | bytearray | memoryview) -> tuple[int, bytes | None, int]:
         """``(end of the complete frames in the buffer, kind of the final frame if one came, where
         that frame starts)`` of ``buffer``; raises on a corrupt frame head."""
         size = len(buffer)
         position = 0
         while size - position >= _HEAD.size:
             kind, length = _HEAD.unpack_from(buffer, position)
-            if length > MAX_FRAME_BYTES or kind not in (DATA, ERROR, END):
-                self._end()
-                raise DependencyUnreachableError(
-                    f"Stream from chainlet `{self._chainlet}` at {self._url} is not a valid frame "
-                    f"sequence (frame kind {kind!r}, length {length}).",
-                    chainlet=self._chainlet, url=self._url)
+            self._check_head(kind, length)
             end = position + _HEAD.size + length
             if end > size:
                 break
@@ -412,34 +407,58 @@ class RemoteStream:
         """The raw frames of the stream, in chunks that end at frame boundaries (for a relay).
 
         Data frames and the final (end or error) frame pass unchanged; a broken connection
-        raises, after the complete frames that came before it."""
+        raises, after the complete frames that came before it. A chunk of whole frames passes
+        on as it is; otherwise only the frame cut by the chunk's end is copied (twice)."""
         self.started = True
-        buffer = self._buffer  # an incomplete frame carried over to the next chunk
+        pending = self._buffer  # the start of a frame that continues in the next chunk
         while True:
             chunk = await self._next_chunk()
             if chunk is None:
                 self._end()
                 raise self._cut_off()
-            if buffer:
-                buffer += chunk
-            # A chunk of whole frames (the common case when nothing is carried over) passes
-            # on without a copy.
-            data: bytes | bytearray = buffer if buffer else chunk
-            end, final, final_start = self._scan(data)
-            if data is chunk:
-                out = chunk if end == len(chunk) else chunk[:end]
-                if end < len(chunk) and final is None:
-                    buffer += memoryview(chunk)[end:]
-            else:
-                out = bytes(buffer[:end])
-                del buffer[:end]
-            if final == ERROR:
-                self.failed = _summary(out[final_start + _HEAD.size:])
-            if out:
-                yield out
+            start = 0
+            final: bytes | None = None
+            if pending:  # complete the frame carried over, from the start of this chunk
+                if len(pending) < _HEAD.size:
+                    start = min(_HEAD.size - len(pending), len(chunk))
+                    pending += chunk[:start]
+                    if len(pending) < _HEAD.size:
+                        continue
+                kind, length = _HEAD.unpack_from(pending)
+                self._check_head(kind, length)
+                taken = min(_HEAD.size + length - len(pending), len(chunk) - start)
+                pending += memoryview(chunk)[start:start + taken]
+                start += taken
+                if len(pending) < _HEAD.size + length:
+                    continue
+                whole = bytes(pending)
+                pending.clear()
+                if kind != DATA:
+                    final = kind
+                    if kind == ERROR:
+                        self.failed = _summary(whole[_HEAD.size:])
+                yield whole
+            if final is None:
+                rest = memoryview(chunk)[start:] if start else chunk
+                end, final, final_start = self._scan(rest)
+                if end:
+                    out = chunk if rest is chunk and end == len(chunk) else bytes(rest[:end])
+                    if final == ERROR:
+                        self.failed = _summary(out[final_start + _HEAD.size:])
+                    yield out
+                if final is None and end < len(rest):
+                    pending += rest[end:]
             if final is not None:
                 self._end()
                 return
+
+    def _check_head(self, kind: bytes, length: int) -> None:
+        if length > MAX_FRAME_BYTES or kind not in (DATA, ERROR, END):
+            self._end()
+            raise DependencyUnreachableError(
+                f"Stream from chainlet `{self._chainlet}` at {self._url} is not a valid frame "
+                f"sequence (frame kind {kind!r}, length {length}).",
+                chainlet=self._chainlet, url=self._url)
 
     async def data(self) -> AsyncIterator[bytes]:
         """The items' bytes, joined per arriving chunk (a relay to a raw caller: no item is sent

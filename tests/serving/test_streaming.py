@@ -105,19 +105,23 @@ def test_an_answer_that_is_not_a_stream_is_refused() -> None:
 
 
 def test_a_relay_passes_complete_frames_only() -> None:
-    wire = frames(b"abc", b"defg")
-    stream, _ = remote([wire[:3], wire[3:10], wire[10:]], item_type=bytes)
+    wire = frames(b"abc", b"", b"defg" * 10, b"h")
+    for first in range(1, len(wire) - 1):
+        for second in (first + 1, (first + len(wire)) // 2, len(wire) - 1):
+            if second <= first:
+                continue
+            stream, _ = remote([wire[:first], wire[first:second], wire[second:]], item_type=bytes)
 
-    async def run() -> list[bytes]:
-        return [chunk async for chunk in stream.frames()]
+            async def run(stream: streams.RemoteStream = stream) -> list[bytes]:
+                return [chunk async for chunk in stream.frames()]
 
-    chunks = asyncio.run(run())
-    assert b"".join(chunks) == wire
-    for chunk in chunks:  # each chunk is whole frames: a relay can append its own error frame
-        position = 0
-        while position < len(chunk):
-            position += 5 + int.from_bytes(chunk[position + 1:position + 5], "big")
-        assert position == len(chunk)
+            chunks = asyncio.run(run())
+            assert b"".join(chunks) == wire
+            for chunk in chunks:  # whole frames only: a relay can append its own error frame
+                position = 0
+                while position < len(chunk):
+                    position += 5 + int.from_bytes(chunk[position + 1:position + 5], "big")
+                assert position == len(chunk)
 
 
 def test_a_relay_passes_on_everything_that_arrived_in_one_large_chunk() -> None:
