@@ -258,7 +258,7 @@ class ChainletApp:
                 streamed = True
                 status, summary = await streams.send_stream(
                     send, receive, body, framed=streams.wants_frames(accept), headers=headers,
-                    chainlet=self.name)
+                    chainlet=self.name, read_timeout=self.endpoint.stream_read_timeout)
         except _Reject as reject:
             detail = RemoteErrorDetail(remote_name=self.name, exception_cls_name=reject.kind,
                                        exception_module_name="infra_chains",

@@ -48,6 +48,8 @@ class EndpointCodec:
         )
         #: ``str``/``bytes`` for a streaming endpoint, whose results are sent by `streams`.
         self.stream_item: type[Any] | None = endpoint.stream_item
+        #: Longest pause between two streamed items (`ChainletOptions.streaming_read_timeout`).
+        self.stream_read_timeout = float(definition.remote_config.options.streaming_read_timeout)
         self.output_adapter: pydantic.TypeAdapter[Any] = _adapter(
             self.stream_item or _with_numpy(endpoint.return_annotation)
         )

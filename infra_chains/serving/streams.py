@@ -116,18 +116,43 @@ async def open_stream(run_remote: Callable[..., Any], kwargs: dict[str, Any],
 
 
 class _Sender:
-    """One response being streamed; notices a caller that went away."""
+    """One response being streamed; notices a caller that went away, and a producer that
+    paused longer than ``read_timeout`` between two items (not counting time spent waiting for
+    a slow caller: that is back-pressure, not a stalled producer)."""
 
-    def __init__(self, send: Send, receive: Receive) -> None:
+    def __init__(self, send: Send, receive: Receive, read_timeout: float | None) -> None:
         self.send = send
         self.receive = receive
+        self.read_timeout = read_timeout
         self.gone = False
+        self.timed_out = False
         self.active = True
+        self.waiting = False  # for the producer's next item (not for the caller)
+        self.progress = 0  # items sent
         self.task = asyncio.current_task()
         self.watcher: asyncio.Task[None] | None = None
+        self.watchdog: asyncio.Task[None] | None = None
 
     def watch(self) -> None:
         self.watcher = asyncio.ensure_future(self._watch())
+        if self.read_timeout:
+            self.watchdog = asyncio.ensure_future(self._watch_producer(self.read_timeout))
+
+    async def _watch_producer(self, timeout: float) -> None:
+        """Cancel the stream when no item came for ``timeout`` s (checked every quarter of it:
+        one timer per stream, none per item)."""
+        loop = asyncio.get_running_loop()
+        last, since = -1, loop.time()
+        while True:
+            await asyncio.sleep(timeout / 4)
+            now = loop.time()
+            if self.progress != last or not self.waiting:
+                last, since = self.progress, now
+            elif now - since >= timeout:
+                break
+        if self.active and self.task is not None:
+            self.timed_out = True
+            self.task.cancel()
 
     async def _watch(self) -> None:
         while True:
@@ -143,31 +168,36 @@ class _Sender:
         self.active = False
         if self.watcher is not None:
             self.watcher.cancel()
+        if self.watchdog is not None:
+            self.watchdog.cancel()
 
     async def body(self, data: bytes, more: bool = True) -> None:
         await self.send({"type": "http.response.body", "body": data, "more_body": more})
 
 
 async def send_stream(send: Send, receive: Receive, outgoing: Outgoing, *, framed: bool,
-                      headers: list[tuple[bytes, bytes]], chainlet: str) -> tuple[int, str | None]:
+                      headers: list[tuple[bytes, bytes]], chainlet: str,
+                      read_timeout: float | None = None) -> tuple[int, str | None]:
     """Send ``outgoing`` as the response; ``(status for the metrics, error summary)``.
 
     The first item is produced before the response starts, so an error before it is answered as
-    an ordinary error response; the status is then 0 when the caller went away.
+    an ordinary error response; the status is then 0 when the caller went away. After it, a
+    pause of ``read_timeout`` s before the next item ends the stream with a `TimeoutError`.
     """
     try:
-        return await _send_stream(send, receive, outgoing, framed, headers, chainlet)
+        return await _send_stream(send, receive, outgoing, framed, headers, chainlet, read_timeout)
     finally:
         outgoing.release()
 
 
 async def _send_stream(send: Send, receive: Receive, outgoing: Outgoing, framed: bool,
-                       headers: list[tuple[bytes, bytes]], chainlet: str) -> tuple[int, str | None]:
+                       headers: list[tuple[bytes, bytes]], chainlet: str,
+                       read_timeout: float | None) -> tuple[int, str | None]:
     source = outgoing.source
     # A dependency's stream returned as it is: passed on per arriving chunk, not per item.
     relay = isinstance(source, RemoteStream) and not source.started
     items: AsyncIterator[Any] = source if not relay else source.frames() if framed else source.data()
-    sender = _Sender(send, receive)
+    sender = _Sender(send, receive, read_timeout)
     count = 0
     try:
         try:
@@ -186,27 +216,28 @@ async def _send_stream(send: Send, receive: Receive, outgoing: Outgoing, framed:
             if first is not _NOTHING:
                 await send({"type": "http.response.body", "body": encode(first), "more_body": True})
                 count += 1
-                async for item in items:  # the hot loop: one send per item, nothing else
+                sender.waiting = True
+                async for item in items:  # the hot loop: one send per item, little else
+                    sender.waiting = False
                     await send({"type": "http.response.body", "body": encode(item),
                                 "more_body": True})
                     count += 1
+                    sender.progress = count
+                    sender.waiting = True
         except asyncio.CancelledError:
-            if not sender.gone:
+            if not (sender.gone or sender.timed_out):
                 raise
             if sender.task is not None:
                 sender.task.uncancel()
-            logger.debug("caller of chainlet %s went away after %d stream items", chainlet, count)
-            return 0, None
+            if sender.gone:
+                logger.debug("caller of chainlet %s went away after %d stream items", chainlet,
+                             count)
+                return 0, None
+            return await _fail(sender, framed, chainlet, count, TimeoutError(
+                f"chainlet `{chainlet}` produced no stream item for {read_timeout:g} s after item "
+                f"{count}; its producer was stopped (ChainletOptions.streaming_read_timeout)"))
         except Exception as exc:  # noqa: BLE001 - the user's error, after the status was sent
-            sender.stop_watching()
-            detail = remote_errors.detail_from_exception(exc, chainlet)
-            summary = (f"stream failed after {count} items: {detail.exception_cls_name}: "
-                       f"{detail.exception_message}")
-            if framed:
-                await sender.body(frame(ERROR, remote_errors.error_body(detail)), more=False)
-            # Raw: return without the final chunk; the server closes the connection, which the
-            # caller sees as an incomplete body (module docstring).
-            return 500, summary
+            return await _fail(sender, framed, chainlet, count, exc)
         sender.stop_watching()
         await sender.body(b"" if relay or not framed else _END_FRAME, more=False)
         if relay and framed and source.failed is not None:
@@ -217,6 +248,20 @@ async def _send_stream(send: Send, receive: Receive, outgoing: Outgoing, framed:
         if relay:
             await _close(items)
         await _close(source)
+
+
+async def _fail(sender: _Sender, framed: bool, chainlet: str, count: int,
+                exc: BaseException) -> tuple[int, str]:
+    """End a started stream with ``exc``: an error frame, or a cut body for a raw caller."""
+    sender.stop_watching()
+    detail = remote_errors.detail_from_exception(exc, chainlet)
+    summary = (f"stream failed after {count} items: {detail.exception_cls_name}: "
+               f"{detail.exception_message}")
+    if framed:
+        await sender.body(frame(ERROR, remote_errors.error_body(detail)), more=False)
+    # Raw: return without the final chunk; the server closes the connection, which the caller
+    # sees as an incomplete body (module docstring).
+    return 500, summary
 
 
 async def _error_response(sender: _Sender, exc: Exception, headers: list[tuple[bytes, bytes]],

@@ -255,6 +255,24 @@ def test_an_error_mid_stream_reaches_the_stub_as_the_remote_exception(
 
 
 @servers
+def test_a_producer_that_stalls_past_streaming_read_timeout_is_stopped(
+    serve: Serve, gate: pathlib.Path,
+) -> None:
+    stalls = serve("streaming_chain:Stalls", name="Stalls")
+    client = HttptoolsTransport()
+    stub = stub_to(stalls, streaming_chain.Stalls, client)
+    got: list[str] = []
+
+    async def run() -> None:
+        async for item in stub.run_remote(str(gate)):  # type: ignore[attr-defined]
+            got.append(item)
+
+    with pytest.raises(TimeoutError, match="streaming_read_timeout"):
+        run_closing(client, run())
+    assert got == ["first "]
+
+
+@servers
 def test_an_error_mid_stream_cuts_a_plain_http_callers_body(chain: dict[str, ChainletProcess]) -> None:
     with httpx.stream("POST", chain["FailingRelay"].predict_url, json={"fail_after": 2}) as response:
         assert response.status_code == 200

@@ -150,3 +150,14 @@ class BlobCounter(chains.ChainletBase):
         async for part in self._blob.run_remote(size):
             total += len(part)
         return total
+
+
+class Stalls(chains.ChainletBase):
+    """Yields one item, then nothing for longer than its streaming_read_timeout."""
+
+    remote_config = chains.RemoteConfig(options=chains.ChainletOptions(streaming_read_timeout=1))
+
+    async def run_remote(self, gate: str) -> AsyncIterator[str]:
+        yield "first "
+        await _wait_for(gate)
+        yield "too late "
