@@ -3,6 +3,7 @@
 import asyncio
 import pathlib
 import threading
+from collections.abc import AsyncIterator
 
 import pydantic
 import pytest
@@ -424,3 +425,53 @@ def test_dependencies_are_shared_by_the_entrypoints_of_one_block() -> None:
         assert (first.run_remote(), second.run_remote()) == (1, 2)
     with chains.run_local():
         assert Entry().run_remote() == 1  # a new block builds its own
+
+
+# -- streaming ------------------------------------------------------------------------------------
+class Producer(chains.ChainletBase):
+    async def run_remote(self, count: int, fail: bool = False) -> AsyncIterator[str]:
+        for i in range(count):
+            yield f"p{i} "
+        if fail:
+            raise ValueError("producer failed")
+
+
+class Relay(chains.ChainletBase):
+    """Returns its dependency's stream without `yield` (a relay)."""
+
+    def __init__(self, producer: Producer = chains.depends(Producer)) -> None:
+        self._producer = producer
+
+    async def run_remote(self, count: int, fail: bool = False) -> AsyncIterator[str]:
+        return self._producer.run_remote(count, fail)
+
+
+class StreamConsumer(chains.ChainletBase):
+    def __init__(self, relay: Relay = chains.depends(Relay)) -> None:
+        self._relay = relay
+
+    async def run_remote(self, count: int, fail: bool = False) -> str:
+        # As with a deployed stub: the stream itself, not awaited, also from a relay.
+        return "".join([part async for part in self._relay.run_remote(count, fail)])
+
+
+class SyncConsumer(chains.ChainletBase):
+    def __init__(self, producer: Producer = chains.depends(Producer)) -> None:
+        self._producer = producer
+
+    def run_remote(self) -> str:
+        return str(self._producer.run_remote(1))
+
+
+def test_streams_and_relays_run_in_process() -> None:
+    with chains.run_local():
+        consumer = StreamConsumer()
+        assert asyncio.run(consumer.run_remote(3)) == "p0 p1 p2 "
+        with pytest.raises(ValueError, match="producer failed"):
+            asyncio.run(consumer.run_remote(1, fail=True))
+
+
+def test_a_sync_chainlet_cannot_read_a_stream() -> None:
+    with chains.run_local():
+        with pytest.raises(chains.ChainsRuntimeError, match="async def run_remote"):
+            SyncConsumer().run_remote()
