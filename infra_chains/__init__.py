@@ -61,6 +61,10 @@ from infra_chains.serving.remote_errors import HTTPException
 from infra_chains.serving.stub import StubBase
 from infra_chains.serving.websocket import WebSocketDisconnect
 
+# `chains.streaming.stream_writer(...)` works after `import infra_chains as chains`, as the
+# issue's users write it; `from infra_chains import streaming` (truss-chains' form) works anyway.
+from infra_chains import streaming  # a public submodule, not an `__all__` name
+
 if _typing.TYPE_CHECKING:
     from infra_chains.deploy import deploy_remotely, push
 
