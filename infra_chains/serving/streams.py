@@ -28,7 +28,14 @@ the next chunk is read only once the previous one was written, so memory stays f
 the stream (back-pressure runs from the final caller through every hop to the producer).
 
 While a stream runs, the request holds its ``predict_concurrency`` slot (it counts as in flight
-for `/metrics` and the graceful drain waits for it); a caller that disconnects stops it.
+for `/metrics` and the graceful drain waits for it, within ``graceful_shutdown_sec``); a caller
+that disconnects stops it, and so does a producer silent for longer than
+``ChainletOptions.streaming_read_timeout`` between two items (the caller gets a `TimeoutError`).
+`/metrics` counts a stream when it ends: as 200, or as 500 when it failed after its first item
+(uvicorn also logs "ASGI callable returned without completing response" for a cut raw body).
+On the calling side, ``RPCOptions.timeout_sec`` bounds the wait for the answer's head and each
+pause between chunks; retries end once the head of a 2xx answer has arrived, and the stub's
+``concurrency_limit`` counts a stream until then.
 """
 
 from __future__ import annotations
