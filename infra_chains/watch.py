@@ -103,6 +103,7 @@ class Watcher:
 
     @property
     def roots(self) -> list[pathlib.Path]:
+        """The watched directories (resolved; none inside another)."""
         return list(self._roots)
 
     @property
@@ -138,11 +139,9 @@ class Watcher:
         deadline = None if timeout_sec is None else self._clock() + timeout_sec
         while True:
             first = self.poll()
-            if first:
-                batch = self._settle(first)
-                if batch:
-                    return batch
-                continue  # e.g. a temporary file created and removed again: nothing to push
+            # A burst may net to nothing (a temporary file created and removed): wait on.
+            if first and (batch := self._settle(first)):
+                return batch
             if deadline is not None:
                 remaining = deadline - self._clock()
                 if remaining <= 0:

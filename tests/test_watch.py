@@ -123,6 +123,14 @@ def test_a_burst_of_saves_is_one_batch_once_the_files_are_quiet(tmp_path: pathli
     assert watcher.wait(timeout_sec=10) is None  # nothing more
 
 
+def test_a_burst_that_nets_to_nothing_is_no_batch(tmp_path: pathlib.Path, fake_time: FakeTime) -> None:
+    (tmp_path / "chain.py").write_text("")
+    watcher = watcher_for(tmp_path, fake_time)
+    fake_time.at(1.0, lambda: (tmp_path / "chain.py.tmp").write_text("x"))
+    fake_time.at(1.1, lambda: (tmp_path / "chain.py.tmp").unlink())
+    assert watcher.wait(timeout_sec=5.0) is None
+
+
 def test_files_that_never_settle_are_pushed_after_the_longest_wait(tmp_path: pathlib.Path, fake_time: FakeTime) -> None:
     log = tmp_path / "chain.py"
     log.write_text("")
