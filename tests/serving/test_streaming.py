@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from infra_chains.errors import DependencyUnreachableError
+from infra_chains.errors import ChainsRuntimeError, DependencyUnreachableError
 from infra_chains.framework.chainlet import definition_of
 from infra_chains.public_types import RPCOptions, ServiceDescriptor
 from infra_chains.serving import streams, transport
@@ -149,6 +149,13 @@ def test_a_relay_to_a_raw_caller_joins_the_items_of_each_chunk() -> None:
     assert b"".join(got) == b"abcde" and len(got) < 3  # fewer sends than items
 
 
+def test_a_sync_caller_gets_a_clear_error_for_a_stream() -> None:
+    descriptor = ServiceDescriptor(name="Words", predict_url="http://127.0.0.1:9/run_remote")
+    stub = make_chainlet_stub(definition_of(streaming_chain.Words), descriptor, caller_is_async=False)
+    with pytest.raises(ChainsRuntimeError, match="async def run_remote"):
+        stub.run_remote(3)  # type: ignore[attr-defined]
+
+
 # -- real servers -----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def chain(serve_module: Serve) -> dict[str, ChainletProcess]:
@@ -216,12 +223,16 @@ def test_first_item_reaches_an_http_caller_while_the_producer_still_runs(
     assert (first + rest).lower() == "w0 released w1 w2 "
 
 
+STREAMING_TRANSPORTS = {"httptools": HttptoolsTransport, "aiohttp": transport.AiohttpTransport}
+
+
 @servers
 @pytest.mark.parametrize("entry", ["Words", "WordsRelay"])
+@pytest.mark.parametrize("client_name", sorted(STREAMING_TRANSPORTS))
 def test_first_item_reaches_a_stub_while_the_producer_still_runs(
-    chain: dict[str, ChainletProcess], entry: str, gate: pathlib.Path,
+    chain: dict[str, ChainletProcess], entry: str, gate: pathlib.Path, client_name: str,
 ) -> None:
-    client = HttptoolsTransport()
+    client = STREAMING_TRANSPORTS[client_name]()
     stub = stub_to(chain[entry], streaming_chain.WordsRelay if entry == "WordsRelay" else
                    streaming_chain.Words, client)
 
@@ -236,10 +247,12 @@ def test_first_item_reaches_a_stub_while_the_producer_still_runs(
 
 @servers
 @pytest.mark.parametrize("entry", ["Failing", "FailingRelay"])
+@pytest.mark.parametrize("client_name", ["aiohttp", "httptools", "httpx"])
 def test_an_error_mid_stream_reaches_the_stub_as_the_remote_exception(
-    chain: dict[str, ChainletProcess], entry: str,
+    chain: dict[str, ChainletProcess], entry: str, client_name: str,
 ) -> None:
-    client = HttptoolsTransport()
+    # httpx cannot stream here: its transport reads the whole body first (the fallback).
+    client = {**STREAMING_TRANSPORTS, "httpx": transport.HttpxTransport}[client_name]()
     stub = stub_to(chain[entry], streaming_chain.Failing if entry == "Failing" else
                    streaming_chain.FailingRelay, client)
     got: list[str] = []
