@@ -45,7 +45,7 @@ from infra_chains.framework.chainlet import (
 )
 from infra_chains.framework.definition import ChainletDefinition
 from infra_chains.public_types import DeploymentContext, Environment
-from infra_chains.serving import drain, http_protocol, transport
+from infra_chains.serving import drain, http_protocol, transport, websocket
 from infra_chains.fetch.errors import AssetFetchError
 from infra_chains.serving.app import ChainletApp
 from infra_chains.serving.assets import place_assets
@@ -228,6 +228,7 @@ class _Runtime:
             request_memory_bytes=contract.request_memory_bytes,
             request_memory_wait_sec=contract.request_memory_wait_sec,
         )
+        ping_interval, ping_timeout = websocket.ping_settings(self.definition.remote_config.options)
         config = uvicorn.Config(
             self.app, host=contract.host, port=contract.port, loop="uvloop",
             http=http_protocol.protocol_class(contract.header_timeout_sec, contract.body_timeout_sec),
@@ -235,6 +236,7 @@ class _Runtime:
             # protocol (`websocket_protocol.py`); a message may be as big as a request body.
             ws=_WEBSOCKET_PROTOCOL if self.definition.endpoint.is_websocket else "none",
             ws_max_size=contract.max_request_bytes,
+            ws_ping_interval=ping_interval, ws_ping_timeout=ping_timeout,
             lifespan="on", access_log=False, log_config=None,
             timeout_keep_alive=SERVER_KEEP_ALIVE_SEC,
             timeout_graceful_shutdown=math.ceil(contract.graceful_shutdown_sec) or None,

@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 import pydantic_core
 
 from infra_chains.errors import ChainsError
+from infra_chains.remote_config import ChainletOptions, WebsocketOptions
 from infra_chains.serving import request_id
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,22 @@ INTERNAL_ERROR = 1011
 _SENDABLE_CODES = frozenset({1000, 1001, 1002, 1003, *range(1007, 1015)})
 #: A close frame's payload is at most 125 bytes, two of which are the code.
 MAX_REASON_BYTES = 123
+
+
+#: Keep-alive pings where a chainlet's `WebsocketOptions` leaves them unset (uvicorn's defaults): a
+#: ping every 20 s also keeps an idle session open through proxies that time out quiet connections.
+DEFAULT_PING_INTERVAL_SEC = 20.0
+DEFAULT_PING_TIMEOUT_SEC = 20.0
+
+
+def ping_settings(options: ChainletOptions) -> tuple[float, float]:
+    """Seconds between the server's pings, and for a ping's answer (then the session is closed
+    with 1011), from ``options.transport`` (truss-chains' ``WebsocketOptions``)."""
+    transport = options.transport
+    interval = timeout = None
+    if isinstance(transport, WebsocketOptions):
+        interval, timeout = transport.ping_interval_seconds, transport.ping_timeout_seconds
+    return interval or DEFAULT_PING_INTERVAL_SEC, timeout or DEFAULT_PING_TIMEOUT_SEC
 
 
 def websocket_url(run_remote_url: str) -> str:

@@ -5,8 +5,11 @@ handler's exception (1011), and the checks of the handshake (API key, chain toke
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
 import pathlib
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -290,3 +293,29 @@ def test_a_draining_server_closes_its_sessions_with_1012(serve: Serve) -> None:
 
     assert session(server, body, headers={}) == 1012
     assert server.process is not None and server.process.wait(15) == 0
+
+
+def test_websocket_options_set_the_keepalive_pings(serve: Serve) -> None:
+    """A client that never answers a ping is closed with 1011 after ``ping_timeout_seconds``."""
+    server = serve("socket_chain:Pinged", name="Pinged")
+    with socket.create_connection(("127.0.0.1", server.contract.port), timeout=10) as conn:
+        key = base64.b64encode(os.urandom(16)).decode()
+        conn.sendall(f"GET /websocket HTTP/1.1\r\nHost: 127.0.0.1:{server.contract.port}\r\n"
+                     f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                     "Sec-WebSocket-Version: 13\r\n\r\n".encode())
+        received = b""
+        while b"\r\n\r\n" not in received:
+            received += conn.recv(4096)
+        assert received.startswith(b"HTTP/1.1 101")
+        frames = received.split(b"\r\n\r\n", 1)[1]
+        while chunk := conn.recv(4096):  # until the server closes the connection
+            frames += chunk
+    opcodes = []
+    while frames:  # unmasked server frames with short payloads: opcode, length, payload
+        length = frames[1] & 0x7F
+        opcodes.append((frames[0] & 0x0F, frames[2:2 + length]))
+        frames = frames[2 + length:]
+    assert opcodes[0][0] == 0x9  # a ping
+    close = [payload for opcode, payload in opcodes if opcode == 0x8]
+    assert close and int.from_bytes(close[0][:2], "big") == 1011
+    assert b"keepalive ping timeout" in close[0]

@@ -52,3 +52,14 @@ class Socket(chains.ChainletBase):
 class Plain(chains.ChainletBase):
     async def run_remote(self, text: str) -> str:
         return text
+
+
+class Pinged(chains.ChainletBase):
+    """Pings every 0.2 s; a client that does not answer within 0.3 s is closed (1011)."""
+
+    remote_config = chains.RemoteConfig(options=chains.ChainletOptions(transport={
+        "kind": "websocket", "ping_interval_seconds": 0.2, "ping_timeout_seconds": 0.3}))
+
+    async def run_remote(self, websocket: chains.WebSocketProtocol) -> None:
+        async for message in websocket.iter_text():
+            await websocket.send_text(message)
