@@ -391,6 +391,16 @@ class RemoteStream:
         if self._body is not None:
             self._body.close()
 
+    def __del__(self) -> None:
+        # Dropped before its end (a caller left its `async for` early): close the connection, or
+        # the producer would wait on back-pressure for a reader that is gone.
+        body = self._body
+        if body is not None and not self._done:
+            try:
+                body.close()
+            except Exception:  # noqa: BLE001 - e.g. its event loop is closed already
+                pass
+
     def _end(self, error: Exception | None = None) -> None:
         self._done = True
         self._error = error

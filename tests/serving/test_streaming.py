@@ -359,6 +359,33 @@ def test_memory_of_a_relay_stays_flat_for_a_100_mb_stream(chain: dict[str, Chain
 
 
 @servers
+def test_a_stream_dropped_by_its_reader_stops_the_producer(
+    chain: dict[str, ChainletProcess], gate: pathlib.Path,
+) -> None:
+    words = chain["Words"]
+    client = HttptoolsTransport()
+    stub = stub_to(words, streaming_chain.Words, client)
+
+    async def run() -> None:
+        async for _ in stub.run_remote(3, str(gate)):  # type: ignore[attr-defined]
+            break  # leaves the stream unread, without aclose(): dropping it must close it
+        for _ in range(500):
+            if _in_flight(words) == 0:
+                return
+            await asyncio.sleep(0.01)
+        pytest.fail("the producer kept running after its reader dropped the stream")
+
+    run_closing(client, run())
+
+
+def _in_flight(process: ChainletProcess) -> int:
+    _, metrics = process.get("/metrics")
+    match = re.search(rb"infra_chains_in_flight_requests\{[^}]*\} (\d+)", metrics)
+    assert match is not None
+    return int(match.group(1))
+
+
+@servers
 def test_a_stream_counts_as_in_flight_until_it_ends(
     chain: dict[str, ChainletProcess], gate: pathlib.Path,
 ) -> None:
