@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import atexit
+import gc
 import json
 import pathlib
 import shlex
@@ -84,6 +86,9 @@ def push(
 ) -> None:
     """Deploy the chain in FILE; re-pushing restarts only the chainlets that changed."""
     started = time.monotonic()
+    # At exit the interpreter's last collection would scan every object of the ~460 modules a
+    # push loads (~40 ms after the chain is ready); frozen, they are skipped.
+    atexit.register(gc.freeze)
     entry = load_entrypoint(file, entrypoint)
     env_values = parse_assignments(user_env, "--user-env")
     provided = parse_env_file(secrets_file) if secrets_file else {}

@@ -75,6 +75,9 @@ POLL_INTERVAL_SEC = 0.05
 #: READY_PROBE_TIMEOUT_SEC: the private probe socket listens before the process serves it, so a
 #: probe sent during imports is answered as soon as the server runs).
 READY_PROBE_INTERVAL_SEC = 0.02
+#: The first re-probe comes this soon and the interval doubles up to READY_PROBE_INTERVAL_SEC: a
+#: quick ``__init__`` is seen ready within milliseconds; a slow one is probed as often as before.
+READY_PROBE_FIRST_INTERVAL_SEC = 0.005
 READY_PROBE_TIMEOUT_SEC = 2.0
 BACKOFF_BASE_SEC = 0.5
 BACKOFF_MAX_SEC = 30.0
@@ -123,6 +126,7 @@ class _Incarnation:
         self.ready_deadline = self.started + ready_timeout_sec
         self.pending: concurrent.futures.Future[probe.ProbeResult] | None = None
         self.next_probe_at = 0.0
+        self.probe_interval_sec = READY_PROBE_FIRST_INTERVAL_SEC
         self.missed = 0
         self.last_probe = probe.ProbeResult(False, None, "not probed yet")
 
@@ -225,7 +229,7 @@ class Supervisor:
     def _idle_sec(self, now: float) -> float:
         """How long the main loop may sleep: until the next readiness probe is due, at most
         `POLL_INTERVAL_SEC` (a probe's answer and a signal wake it anyway). A starting chainlet
-        is re-probed `READY_PROBE_INTERVAL_SEC` after a "not yet", not a whole period later."""
+        is re-probed a few milliseconds after a "not yet", not a whole period later."""
         due = [c.candidate.next_probe_at for c in self.chainlets.values()
                if c.candidate is not None and c.candidate.pending is None]
         return max(0.0, min([POLL_INTERVAL_SEC, *(at - now for at in due)]))
@@ -434,7 +438,8 @@ class Supervisor:
             if candidate.last_probe.ok:
                 self._promote(chainlet, candidate)
                 return
-            candidate.next_probe_at = now + READY_PROBE_INTERVAL_SEC
+            candidate.next_probe_at = now + candidate.probe_interval_sec
+            candidate.probe_interval_sec = min(READY_PROBE_INTERVAL_SEC, 2 * candidate.probe_interval_sec)
         if now > candidate.ready_deadline:
             self._drain(candidate, kill=True)
             chainlet.candidate = None
