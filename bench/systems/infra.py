@@ -29,6 +29,7 @@ PROJECT_PYTHON = PROJECT / ".venv" / "bin" / "python"
 CLI = PROJECT / ".venv" / "bin" / "infra-chains"
 TEXT_CHAIN, ARRAY_CHAIN = "bench3", "bench3-array"
 URL_RE = re.compile(r"https?://127\.0\.0\.1:\d+[^\s'\"]*")
+ENTRYPOINT_RE = re.compile(r"^Entrypoint:\s+(https?://127\.0\.0\.1:\d+\S*)", re.MULTILINE)
 
 
 def cli(*args: str, timeout_s: float = 60.0) -> subprocess.CompletedProcess[str]:
@@ -62,8 +63,12 @@ class Pushed:
             if rc not in (None, 0):
                 raise NotAvailable(f"`infra-chains push` failed (rc={rc}): {last_line(text)}")
             if rc == 0 or URL_RE.search(text):
-                status = self.status()
-                url = str((status or {}).get("entrypoint_url") or (URL_RE.findall(text) or [""])[-1])
+                # The URL push printed; `status` (another CLI run, ~0.4 s) only if it printed none:
+                # the cold start ends at the first answer, and status is no part of starting.
+                printed = ENTRYPOINT_RE.search(text)
+                status = None if printed else self.status()
+                url = printed.group(1) if printed else str(
+                    (status or {}).get("entrypoint_url") or (URL_RE.findall(text) or [""])[-1])
                 if not url:
                     raise NotAvailable(f"`infra-chains push` printed no URL: {last_line(text)}")
                 return url + "/run_remote" if urlsplit(url).path in ("", "/") else url
