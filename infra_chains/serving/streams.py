@@ -45,7 +45,8 @@ import collections
 import inspect
 import logging
 import struct
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, MutableMapping
 from typing import Any
 
 import pydantic_core
@@ -205,7 +206,6 @@ async def _send_stream(send: Send, receive: Receive, outgoing: Outgoing, framed:
     relay = isinstance(source, RemoteStream) and not source.started
     items: AsyncIterator[Any] = source if not relay else source.frames() if framed else source.data()
     sender = _Sender(send, receive, read_timeout)
-    count = 0
     try:
         try:
             first = await items.__anext__()
@@ -219,19 +219,23 @@ async def _send_stream(send: Send, receive: Receive, outgoing: Outgoing, framed:
             (b"x-accel-buffering", b"no"), *headers]})
         sender.watch()
         encode = _encoder(framed and not relay, outgoing.item_type, relay)
+        counter = [0]
         try:
             if first is not _NOTHING:
                 await send({"type": "http.response.body", "body": encode(first), "more_body": True})
-                count += 1
-                sender.waiting = True
-                async for item in items:  # the hot loop: one send per item, little else
-                    sender.waiting = False
-                    await send({"type": "http.response.body", "body": encode(item),
-                                "more_body": True})
-                    count += 1
-                    sender.progress = count
+                counter[0] = 1
+                if relay:  # chunks of many items already
                     sender.waiting = True
+                    async for item in items:
+                        sender.waiting = False
+                        await send({"type": "http.response.body", "body": item, "more_body": True})
+                        counter[0] += 1
+                        sender.progress = counter[0]
+                        sender.waiting = True
+                else:
+                    await _pump(items, encode, send, sender, counter)
         except asyncio.CancelledError:
+            count = counter[0]
             if not (sender.gone or sender.timed_out):
                 raise
             if sender.task is not None:
@@ -244,7 +248,7 @@ async def _send_stream(send: Send, receive: Receive, outgoing: Outgoing, framed:
                 f"chainlet `{chainlet}` produced no stream item for {read_timeout:g} s after item "
                 f"{count}; its producer was stopped (ChainletOptions.streaming_read_timeout)"))
         except Exception as exc:  # noqa: BLE001 - the user's error, after the status was sent
-            return await _fail(sender, framed, chainlet, count, exc)
+            return await _fail(sender, framed, chainlet, counter[0], exc)
         sender.stop_watching()
         await sender.body(b"" if relay or not framed else _END_FRAME, more=False)
         if relay and framed and source.failed is not None:
@@ -283,6 +287,111 @@ async def _error_response(sender: _Sender, exc: Exception, headers: list[tuple[b
 
 
 _NOTHING: Any = object()
+#: Items a fast producer makes without waiting are sent together, up to this many bytes.
+_BATCH_BYTES = 64 * 1024
+#: A producer step that blocks the loop longer than this turns batching off, until
+#: `_FAST_STEPS_TO_BATCH` quick steps in a row show the producer was only preempted once.
+_SLOW_STEP_SEC = 0.001
+_FAST_STEPS_TO_BATCH = 64
+
+
+async def _pump(items: AsyncIterator[Any], encode: Callable[[Any], bytes], send: Send,
+                sender: _Sender, counter: list[int]) -> None:
+    """Send the items after the first, each as soon as the producer would wait for anything.
+
+    One send per item costs more than producing a small item (bench/streaming.py), so the items
+    a producer makes without waiting are joined into one send (up to `_BATCH_BYTES`); the batch
+    goes out the moment the producer awaits something, so no item waits on a producer that is
+    itself waiting. The producer's steps are driven by hand to see that moment: a step that
+    finishes without suspending returns its item at once. A producer that blocks the event loop
+    (slow steps that never suspend, e.g. model code called synchronously) would hold a batch for
+    a whole step; after a step longer than `_SLOW_STEP_SEC`, items are sent one by one until
+    the steps are quick again.
+    """
+    batch: list[bytes] = []
+    size = 0
+    eager = False
+    fast_steps = 0
+    clock = time.perf_counter
+    next_item = items.__anext__
+
+    async def flush() -> None:
+        nonlocal size
+        body = batch[0] if len(batch) == 1 else b"".join(batch)
+        batch.clear()
+        size = 0
+        await send({"type": "http.response.body", "body": body, "more_body": True})
+        sender.progress = counter[0]
+
+    while True:
+        step = next_item().__await__()
+        started = clock()
+        try:
+            pending = step.send(None)
+        except StopIteration as done:  # the item came without waiting
+            item = done.value
+            if clock() - started > _SLOW_STEP_SEC:
+                eager, fast_steps = True, 0
+            elif eager:
+                fast_steps += 1
+                eager = fast_steps < _FAST_STEPS_TO_BATCH
+        except StopAsyncIteration:
+            break
+        except BaseException:
+            if batch:  # what was made before the error goes out before the error
+                await flush()
+            raise
+        else:  # the producer waits: send what it made meanwhile, then wait with it
+            if batch:
+                try:
+                    await flush()
+                except BaseException:
+                    step.close()  # its generator runs its `finally`, at the await it is in
+                    raise
+            sender.waiting = True
+            try:
+                item = await _Resume(step, pending)
+            except StopAsyncIteration:
+                break
+            except BaseException:
+                sender.waiting = False
+                raise
+            sender.waiting = False
+        data = encode(item)
+        counter[0] += 1
+        batch.append(data)
+        size += len(data)
+        if eager or size >= _BATCH_BYTES:
+            await flush()
+    if batch:
+        await flush()
+
+
+class _Resume:
+    """Awaits the rest of a producer step that `_pump` started by hand and that suspended on
+    ``pending``: hands ``pending`` to the running task, then goes on as ``await`` would."""
+
+    __slots__ = ("pending", "step")
+
+    def __init__(self, step: Any, pending: Any) -> None:
+        self.step = step
+        self.pending = pending
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        step, pending = self.step, self.pending
+        while True:
+            try:
+                sent = yield pending
+            except BaseException as exc:  # noqa: BLE001 - a cancellation, passed on to the step
+                try:
+                    pending = step.throw(exc)
+                except StopIteration as done:
+                    return done.value
+            else:
+                try:
+                    pending = step.send(sent)
+                except StopIteration as done:
+                    return done.value
 
 
 def _encoder(framed: bool, item_type: type[Any], relay: bool) -> Callable[[Any], bytes]:

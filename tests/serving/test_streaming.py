@@ -156,6 +156,74 @@ def test_a_sync_caller_gets_a_clear_error_for_a_stream() -> None:
         stub.run_remote(3)  # type: ignore[attr-defined]
 
 
+class FakeASGI:
+    """The server's side of `streams.send_stream`: records each message sent."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+        self.caller_left = asyncio.Event()
+
+    async def send(self, message: Any) -> None:
+        self.messages.append(dict(message))
+
+    async def receive(self) -> Any:
+        await self.caller_left.wait()
+        return {"type": "http.disconnect"}
+
+    @property
+    def bodies(self) -> list[bytes]:
+        return [m["body"] for m in self.messages if m["type"] == "http.response.body"]
+
+
+def send_raw(source: AsyncIterator[bytes], asgi: FakeASGI) -> Coroutine[Any, Any, tuple[int, str | None]]:
+    return streams.send_stream(asgi.send, asgi.receive, streams.Outgoing(source, bytes, lambda: None),
+                               framed=False, headers=[], chainlet="P")
+
+
+def test_items_made_without_waiting_share_a_send_and_go_out_before_a_wait() -> None:
+    asgi = FakeASGI()
+    waiting = asyncio.Event()
+    closed: list[bool] = []
+
+    async def producer() -> AsyncIterator[bytes]:
+        try:
+            yield b"first"
+            yield b"a"
+            yield b"b"
+            waiting.set()
+            await asyncio.Event().wait()  # forever: only the caller leaving ends this stream
+            yield b"never"
+        finally:
+            closed.append(True)
+
+    async def run() -> tuple[int, str | None]:
+        task = asyncio.ensure_future(send_raw(producer(), asgi))
+        await waiting.wait()
+        await asyncio.sleep(0)
+        assert asgi.bodies == [b"first", b"ab"]  # sent before the producer's wait, together
+        asgi.caller_left.set()
+        return await task
+
+    assert asyncio.run(run()) == (0, None)
+    assert closed == [True]  # the producer was stopped where it waited, its `finally` ran
+
+
+def test_a_producer_error_comes_after_the_items_before_it() -> None:
+    asgi = FakeASGI()
+
+    async def producer() -> AsyncIterator[bytes]:
+        yield b"first"
+        await asyncio.sleep(0)
+        yield b"x"
+        yield b"y"
+        raise KeyError("late")
+
+    status, summary = asyncio.run(send_raw(producer(), asgi))
+    assert status == 500 and summary is not None and "KeyError" in summary
+    assert b"".join(asgi.bodies) == b"firstxy"
+    assert asgi.messages[-1]["more_body"] is True  # raw: the body is cut, never completed
+
+
 # -- real servers -----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def chain(serve_module: Serve) -> dict[str, ChainletProcess]:
