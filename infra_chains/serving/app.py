@@ -34,7 +34,7 @@ import pydantic
 import pydantic_core
 
 from infra_chains.public_types import RemoteErrorDetail
-from infra_chains.serving import codec, remote_errors, request_id, streams, websocket
+from infra_chains.serving import codec, remote_errors, request_id, stream_sender, websocket
 from infra_chains.serving.concurrency import (
     RETRY_AFTER_SEC,
     BudgetExhausted,
@@ -132,7 +132,7 @@ class ChainletApp:
                 max_workers=predict_concurrency, thread_name_prefix=f"chainlet-{chainlet_name}"
             )
         self._openapi: bytes | None = None
-        #: ``str``/``bytes`` for a streaming endpoint: its answers are sent by `streams`.
+        #: ``str``/``bytes`` for a streaming endpoint: its answers are sent by `stream_sender`.
         self._stream_item = endpoint.stream_item
         #: Set when the process drains (runtime.py): responses then carry `Connection: close`.
         self.closing = False
@@ -254,10 +254,10 @@ class ChainletApp:
         try:
             self._check_caller(host, credential, content_type)
             status, body, summary = await self._handle(receive, length, binary_in, binary_out)
-            if type(body) is streams.Outgoing:  # sent in this request's context (its request id)
+            if type(body) is stream_sender.Outgoing:  # sent in this request's context
                 streamed = True
-                status, summary = await streams.send_stream(
-                    send, receive, body, framed=streams.wants_frames(accept), headers=headers,
+                status, summary = await stream_sender.send_stream(
+                    send, receive, body, framed=stream_sender.wants_frames(accept), headers=headers,
                     chainlet=self.name, read_timeout=self.endpoint.stream_read_timeout)
         except _Reject as reject:
             detail = RemoteErrorDetail(remote_name=self.name, exception_cls_name=reject.kind,
@@ -358,7 +358,7 @@ class ChainletApp:
                 f"call came {what} chain token); call the chain's entrypoint instead.")
 
     async def _handle(self, receive: Receive, length: int, binary_in: bool,
-                      binary_out: bool) -> tuple[int, bytes | streams.Outgoing, str | None]:
+                      binary_out: bool) -> tuple[int, bytes | stream_sender.Outgoing, str | None]:
         """(status, body, error summary for the log) of one call; raises `_Reject`."""
         limit = self.max_request_bytes
         if length > limit:
@@ -417,7 +417,7 @@ class ChainletApp:
         return bytearray().join(chunks), reserved
 
     async def _call(self, body: bytes | bytearray, binary_in: bool,
-                    binary_out: bool) -> tuple[int, bytes | streams.Outgoing, str | None]:
+                    binary_out: bool) -> tuple[int, bytes | stream_sender.Outgoing, str | None]:
         run_remote = self._run_remote
         if run_remote is None:
             raise _Reject(503, "NotReady", f"Chainlet `{self.name}` is still initialising "
@@ -456,12 +456,14 @@ class ChainletApp:
             return _error(remote_errors.detail_from_exception(exc, self.name))
 
 
-    async def _open_stream(self, run_remote: Callable[..., Any], kwargs: dict[str, Any],
-                           item: type[Any]) -> tuple[int, bytes | streams.Outgoing, str | None]:
+    async def _open_stream(
+        self, run_remote: Callable[..., Any], kwargs: dict[str, Any], item: type[Any],
+    ) -> tuple[int, bytes | stream_sender.Outgoing, str | None]:
         """Start a streaming ``run_remote``; the stream keeps the concurrency slot until it ends
-        (`streams.send_stream` releases it), so it counts as in flight and the drain waits."""
+        (`stream_sender.send_stream` releases it), so it counts as in flight and the drain waits."""
         try:
-            outgoing = await streams.open_stream(run_remote, kwargs, item, self.limiter.release)
+            outgoing = await stream_sender.open_stream(run_remote, kwargs, item,
+                                                       self.limiter.release)
         except Exception as exc:
             self.limiter.release()
             logger.debug("chainlet %s raised %s (request_id=%s)", self.name, type(exc).__name__,

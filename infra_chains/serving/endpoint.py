@@ -46,7 +46,7 @@ class EndpointCodec:
         self.input_adapter: pydantic.TypeAdapter[dict[str, Any]] = pydantic.TypeAdapter(
             _input_typeddict(definition)
         )
-        #: ``str``/``bytes`` for a streaming endpoint, whose results are sent by `streams`.
+        #: ``str``/``bytes`` for a streaming endpoint, whose results are sent by `stream_sender`.
         self.stream_item: type[Any] | None = endpoint.stream_item
         #: Longest pause between two streamed items (`ChainletOptions.streaming_read_timeout`).
         self.stream_read_timeout = float(definition.remote_config.options.streaming_read_timeout)
@@ -112,7 +112,7 @@ class EndpointCodec:
             codec.MSGPACK_CONTENT_TYPE: {"schema": response_schema},
         }
         returns = "The return value of `run_remote`."
-        if self.stream_item is not None:  # chunked, see serving/streams.py
+        if self.stream_item is not None:  # chunked, see serving/streams.py and stream_sender.py
             raw = "text/plain" if self.stream_item is str else "application/octet-stream"
             response_content = {raw: {"schema": {"type": "string"}},
                                 "application/vnd.infra-chains.stream": {"schema": {"type": "string"}}}

@@ -20,7 +20,7 @@ import pytest
 from infra_chains.errors import ChainsRuntimeError, DependencyUnreachableError
 from infra_chains.framework.chainlet import definition_of
 from infra_chains.public_types import RPCOptions, ServiceDescriptor
-from infra_chains.serving import streams, transport
+from infra_chains.serving import stream_sender, streams, transport
 from infra_chains.serving.httptools_transport import HttptoolsTransport
 from infra_chains.serving.stub import make_chainlet_stub
 from infra_chains.serving.testing import ChainletProcess
@@ -175,9 +175,11 @@ class FakeASGI:
         return [m["body"] for m in self.messages if m["type"] == "http.response.body"]
 
 
-def send_raw(source: AsyncIterator[bytes], asgi: FakeASGI) -> Coroutine[Any, Any, tuple[int, str | None]]:
-    return streams.send_stream(asgi.send, asgi.receive, streams.Outgoing(source, bytes, lambda: None),
-                               framed=False, headers=[], chainlet="P")
+def send_raw(source: AsyncIterator[bytes],
+             asgi: FakeASGI) -> Coroutine[Any, Any, tuple[int, str | None]]:
+    outgoing = stream_sender.Outgoing(source, bytes, lambda: None)
+    return stream_sender.send_stream(asgi.send, asgi.receive, outgoing, framed=False, headers=[],
+                                     chainlet="P")
 
 
 def test_items_made_without_waiting_share_a_send_and_go_out_before_a_wait() -> None:
