@@ -21,6 +21,7 @@ from infra_chains.errors import ChainsRuntimeError, DependencyUnreachableError
 from infra_chains.framework.chainlet import definition_of
 from infra_chains.public_types import RPCOptions, ServiceDescriptor
 from infra_chains.serving import stream_sender, streams, transport
+from infra_chains.serving.endpoint import EndpointCodec
 from infra_chains.serving.httptools_transport import HttptoolsTransport
 from infra_chains.serving.stub import make_chainlet_stub
 from infra_chains.serving.testing import ChainletProcess
@@ -224,6 +225,13 @@ def test_a_producer_error_comes_after_the_items_before_it() -> None:
     assert status == 500 and summary is not None and "KeyError" in summary
     assert b"".join(asgi.bodies) == b"firstxy"
     assert asgi.messages[-1]["more_body"] is True  # raw: the body is cut, never completed
+
+
+def test_openapi_describes_a_stream() -> None:
+    document = EndpointCodec(definition_of(streaming_chain.Words)).openapi("t")
+    answer = document["paths"]["/run_remote"]["post"]["responses"]["200"]
+    assert set(answer["content"]) == {"text/plain", streams.STREAM_CONTENT_TYPE}
+    assert "stream" in answer["description"]
 
 
 # -- real servers -----------------------------------------------------------------------------------
