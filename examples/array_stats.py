@@ -42,7 +42,9 @@ class BatchStats(chains.ChainletBase):
         self._normalizer = normalizer
 
     async def run_remote(self, batch: np.ndarray) -> Stats:
-        normalized = await self._normalizer.run_remote(batch=batch.astype(np.float32))
+        # Normalizer's run_remote is `def` (CPU work, run in a worker thread where it is
+        # deployed), so its stub blocks too: no `await`, as in truss-chains.
+        normalized = self._normalizer.run_remote(batch=batch.astype(np.float32))
         return Stats(mean=float(normalized.mean()), std=float(normalized.std()),
                      shape=list(normalized.shape))
 

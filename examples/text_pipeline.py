@@ -1,6 +1,7 @@
 """A fan-out/fan-in chain: split a text, summarise the chunks concurrently, merge the results.
 
-Shows pydantic I/O, an async chainlet, `user_env` and a secret read from the context.
+Shows pydantic I/O, a sync and an async dependency called from an async chainlet, `user_env`
+and a secret read from the context.
 
     read -rs PIPELINE_TOKEN && export PIPELINE_TOKEN   # the secret, kept off command lines (ps)
     python examples/text_pipeline.py                    # runs in this process (run_local)
@@ -80,7 +81,10 @@ class TextPipeline(chains.ChainletBase):
         self._mode = context.user_env.get("mode", "dev")
 
     async def run_remote(self, document: Document) -> PipelineResult:
-        chunks = await self._chunker.run_remote(document.text, document.max_chunk_chars)
+        # Chunker's run_remote is `def`, so is its stub's: a plain blocking call (no `await`),
+        # which holds this event loop for its (short) duration, as in truss-chains. A dependency
+        # with `async def run_remote`, like Summarizer, is awaited and does not block.
+        chunks = self._chunker.run_remote(document.text, document.max_chunk_chars)
         summaries = await asyncio.gather(
             *(self._summarizer.run_remote(i, chunk) for i, chunk in enumerate(chunks))
         )

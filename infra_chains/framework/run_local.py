@@ -3,7 +3,9 @@
 Inside the context, instantiating a chainlet builds the chain below it: every chainlet once, in
 dependency order, dependencies injected as local instances and the context filled as a deployed
 runtime would fill it (secrets limited to ``secret_keys``, services to the chainlet's own
-dependencies). Values are passed as Python objects: pydantic models arrive unchanged.
+dependencies). Values are passed as Python objects: pydantic models arrive unchanged. A
+dependency is called as it is defined, as its deployed stub is: ``dep.run_remote(...)`` for a
+``def run_remote``, ``await dep.run_remote(...)`` for an ``async def`` one, whoever the caller.
 
 Testing with fakes, as truss-chains documents it: ``RAG(vector_store=FakeVectorStore())``
 passes an object for a dependency argument (or ``context=`` for the context); it is used as
@@ -17,10 +19,8 @@ descriptor, as a deployed runtime builds it).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import pathlib
-import threading
 from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping
 from typing import Any
 
@@ -182,10 +182,9 @@ def _init_kwargs(
             kwargs[dependency.arg_name] = _StreamView(
                 instances[dependency.chainlet_cls], dep_definition.name, chainlet.endpoint.is_async)
             continue
-        kwargs[dependency.arg_name] = _adapt(
-            instances[dependency.chainlet_cls], chainlet.endpoint.is_async,
-            dep_definition.endpoint.is_async,
-        )
+        # The instance itself, as in truss-chains: a deployed stub has the dependency's own
+        # flavour too (`serving/stub.py`), so `run_remote` is called the same way in both.
+        kwargs[dependency.arg_name] = instances[dependency.chainlet_cls]
     if chainlet.context_arg is not None and chainlet.context_arg not in given:
         keys = chainlet.remote_config.assets.secret_keys
         # StubBase dependencies are keyed by their class name, chainlets by their chainlet name.
@@ -201,13 +200,6 @@ def _init_kwargs(
             user_env=settings.user_env,
         )
     return kwargs
-
-
-def _adapt(dependency: ChainletBase, caller_is_async: bool, dep_is_async: bool) -> Any:
-    """The dependency as a deployed stub would look to this caller (sync or async flavour)."""
-    if caller_is_async == dep_is_async:
-        return dependency
-    return _AsyncView(dependency) if caller_is_async else _SyncView(dependency)
 
 
 class _StreamView:
@@ -235,50 +227,3 @@ class _StreamView:
 async def _awaited_stream(returned: Awaitable[AsyncIterator[Any]]) -> AsyncIterator[Any]:
     async for item in await returned:
         yield item
-
-
-class _AsyncView:
-    """An async caller's view of a sync chainlet: ``await dep.run_remote(...)`` works."""
-
-    def __init__(self, chainlet: ChainletBase) -> None:
-        self._chainlet = chainlet
-
-    async def run_remote(self, *args: Any, **kwargs: Any) -> Any:
-        return self._chainlet.run_remote(*args, **kwargs)  # type: ignore[attr-defined]
-
-    def __getattr__(self, item: str) -> Any:
-        return getattr(self._chainlet, item)
-
-
-class _SyncView:
-    """A sync caller's view of an async chainlet: ``dep.run_remote(...)`` returns the value."""
-
-    def __init__(self, chainlet: ChainletBase) -> None:
-        self._chainlet = chainlet
-
-    def run_remote(self, *args: Any, **kwargs: Any) -> Any:
-        coroutine = self._chainlet.run_remote(*args, **kwargs)  # type: ignore[attr-defined]
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(coroutine)
-        # Called from inside a running loop (a sync chainlet driven by async code): a loop of
-        # its own on a helper thread keeps the caller's loop untouched.
-        result: list[Any] = []
-        error: list[BaseException] = []
-
-        def runner() -> None:
-            try:
-                result.append(asyncio.run(coroutine))
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-                error.append(exc)
-
-        thread = threading.Thread(target=runner, name="infra-chains-run-local")
-        thread.start()
-        thread.join()
-        if error:
-            raise error[0]
-        return result[0]
-
-    def __getattr__(self, item: str) -> Any:
-        return getattr(self._chainlet, item)

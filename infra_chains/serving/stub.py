@@ -1,9 +1,15 @@
 """Stubs: what a chainlet's ``depends(...)`` argument becomes in a deployed chain.
 
 A typed stub has the dependency's ``run_remote`` signature (names, defaults, return type; a
-pydantic return type comes back as that model). Its flavour follows the *caller*: a ``def
-run_remote`` caller gets ``def run_remote`` stubs, an ``async def`` caller ``async def`` ones,
-whatever the dependency itself is. `StubBase` is the public base for stubs to plain HTTP models.
+pydantic return type comes back as that model) and, as in truss-chains, its flavour: a dependency
+with ``def run_remote`` gets a blocking ``def run_remote`` stub, one with ``async def run_remote``
+an ``async def`` stub, whoever calls it. A blocking stub called from an ``async def run_remote``
+blocks the caller's event loop (its other requests, its health checks) for the call's duration,
+exactly as in truss-chains; give the *dependency* ``async def run_remote`` for a call that does not
+block. Blocking stubs use the thread-safe stdlib transport (`transport.default_sync`), which needs
+no event loop, so they work from any thread, the loop's own included. A stub to a streaming
+dependency returns its stream, to be read from an ``async def`` caller. `StubBase` is the public
+base for stubs to plain HTTP models.
 
 Every call goes through one `_Caller`: codec headers, ``X-Request-ID``, the chain token, the
 per-stub concurrency limit, the per-attempt timeout, error decoding, and retries as one
@@ -184,6 +190,8 @@ class _Caller:
         if chain_token:
             self._headers[CHAIN_TOKEN_HEADER] = chain_token
         self._sync_limit = threading.BoundedSemaphore(options.concurrency_limit)
+        #: One semaphore per event loop; a sync caller running ``asyncio.run(stub.run_remote())``
+        #: per call makes a loop each time, so closed loops' entries are dropped.
         self._async_limits: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
 
     def _request_headers(self) -> dict[str, str]:
@@ -241,6 +249,8 @@ class _Caller:
         loop = asyncio.get_running_loop()
         limit = self._async_limits.get(loop)
         if limit is None:
+            for closed in [old for old in self._async_limits if old.is_closed()]:
+                del self._async_limits[closed]
             limit = self._async_limits[loop] = asyncio.Semaphore(self.options.concurrency_limit)
         client = self._async_transport or transport.default_async()
         # post_stream answers a BodyStream only for a 2xx, which the loop returns as it is.
@@ -311,16 +321,21 @@ def make_chainlet_stub(
 ) -> ChainletStub:
     """A stub whose ``run_remote`` calls ``dependency`` at ``descriptor.predict_url``.
 
-    It uses the binary codec when the descriptor's options ask for it or the endpoint has
-    ``bytes``/numpy types. ``caller`` (the calling chainlet's name) appears in error messages;
-    ``chain_token`` (the chain's shared token) is sent so the dependency accepts the call.
+    Its ``run_remote`` is ``async def`` when the dependency's is, a blocking ``def`` otherwise
+    (truss-chains' rule, the module docstring); ``caller_is_async`` only matters for a streaming
+    dependency, whose stream a sync caller cannot read (it gets a clear error). It uses the binary
+    codec when the descriptor's options ask for it or the endpoint has ``bytes``/numpy types.
+    ``caller`` (the calling chainlet's name) appears in error messages; ``chain_token`` (the
+    chain's shared token) is sent so the dependency accepts the call.
     """
-    key = (dependency.cls, caller_is_async)
+    streaming = dependency.endpoint.stream_item is not None
+    is_async = caller_is_async if streaming else dependency.endpoint.is_async
+    key = (dependency.cls, is_async)
     stub_cls = _stub_classes.get(key)
     endpoint: EndpointCodec
     if stub_cls is None:
         endpoint = EndpointCodec(dependency)
-        stub_cls = _stub_classes[key] = _stub_class(dependency.name, endpoint, caller_is_async)
+        stub_cls = _stub_classes[key] = _stub_class(dependency.name, endpoint, is_async)
     endpoint = stub_cls.__infra_chains_endpoint__  # type: ignore[attr-defined]
     binary = descriptor.options.use_binary or endpoint.uses_binary
     call = _Caller(
@@ -356,7 +371,10 @@ def _stub_class(name: str, endpoint: EndpointCodec, is_async: bool) -> type[Chai
 
     run_remote.__signature__ = endpoint.signature
     run_remote.__qualname__ = f"{name}Stub.run_remote"
-    run_remote.__doc__ = f"Call chainlet `{name}` remotely (same signature as its run_remote)."
+    run_remote.__doc__ = f"Call chainlet `{name}` remotely (same signature as its run_remote)." + (
+        "" if is_async or endpoint.stream_item is not None else
+        " Blocking, as the chainlet's run_remote is sync: called from an `async def`, it blocks "
+        "that event loop for the call; make the chainlet's run_remote `async def` to avoid that.")
     return type(f"{name}Stub", (ChainletStub,), {
         "run_remote": run_remote, "__infra_chains_endpoint__": endpoint, "__module__": __name__,
     })

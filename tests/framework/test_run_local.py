@@ -1,9 +1,12 @@
 """`infra_chains/framework/run_local.py`: every guarantee of running a chain in-process."""
 
 import asyncio
+import concurrent.futures
+import inspect
 import pathlib
 import threading
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pydantic
 import pytest
@@ -162,10 +165,26 @@ def test_pydantic_models_flow_through_unchanged() -> None:
     assert all(out is item for out, item in zip(result, items, strict=True))
 
 
+def _value(result: Any) -> Any:
+    """A dependency's answer as a sync caller uses it: an async dependency's coroutine is run (on
+    a thread of its own, since the caller may itself run inside an event loop)."""
+    if not inspect.iscoroutine(result):
+        return result
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, result).result()
+
+
+async def _awaited(result: Any) -> Any:
+    """A dependency's answer as an async caller uses it: an async dependency's is awaited."""
+    return await result if inspect.isawaitable(result) else result
+
+
 def _chain(entry_async: bool, middle_async: bool, leaf_async: bool) -> type[chains.ChainletBase]:
     """Entry -> Middle -> Leaf, each ``def`` or ``async def`` as asked; they double their input.
 
-    All classes come from this one function body (one scope); each call defines them anew.
+    Each caller calls its dependency as the dependency is defined (truss-chains' rule): awaited
+    when the dependency is ``async def``, a plain call otherwise. All classes come from this one
+    function body (one scope); each call defines them anew.
     """
 
     if leaf_async:
@@ -184,14 +203,14 @@ def _chain(entry_async: bool, middle_async: bool, leaf_async: bool) -> type[chai
                 self.leaf = leaf
 
             async def run_remote(self, x: int) -> int:
-                return await self.leaf.run_remote(x) * 2
+                return int(await _awaited(self.leaf.run_remote(x))) * 2
     else:
         class Middle(chains.ChainletBase):  # type: ignore[no-redef]
             def __init__(self, leaf: Leaf = chains.depends(Leaf)) -> None:
                 self.leaf = leaf
 
             def run_remote(self, x: int) -> int:
-                return self.leaf.run_remote(x) * 2
+                return int(_value(self.leaf.run_remote(x))) * 2
 
     if entry_async:
         class Entry(chains.ChainletBase):
@@ -199,7 +218,8 @@ def _chain(entry_async: bool, middle_async: bool, leaf_async: bool) -> type[chai
                 self.middle = middle
 
             async def run_remote(self, x: int) -> int:
-                results = await asyncio.gather(self.middle.run_remote(x), self.middle.run_remote(x + 1))
+                results = await asyncio.gather(_awaited(self.middle.run_remote(x)),
+                                               _awaited(self.middle.run_remote(x + 1)))
                 return sum(results)
     else:
         class Entry(chains.ChainletBase):  # type: ignore[no-redef]
@@ -207,7 +227,7 @@ def _chain(entry_async: bool, middle_async: bool, leaf_async: bool) -> type[chai
                 self.middle = middle
 
             def run_remote(self, x: int) -> int:
-                return self.middle.run_remote(x) + self.middle.run_remote(x + 1)
+                return int(_value(self.middle.run_remote(x))) + int(_value(self.middle.run_remote(x + 1)))
 
     return Entry
 
@@ -225,28 +245,40 @@ def test_sync_and_async_chainlets_call_each_other(entry_async: bool, middle_asyn
     assert result == 3 * 4 + 4 * 4
 
 
-def test_sync_caller_of_async_dependency_inside_a_running_loop() -> None:
-    """A sync chainlet called from async code still gets its async dependency's result."""
-    thread_names: list[str] = []
+def test_a_dependency_keeps_its_own_flavour_whoever_calls_it() -> None:
+    """As in truss-chains: an async caller calls a sync dependency without ``await`` and gets
+    the value; a sync caller of an async dependency gets a coroutine to run."""
+    seen: dict[str, Any] = {}
+
+    class SyncLeaf(chains.ChainletBase):
+        def run_remote(self, x: int) -> int:
+            return x + 1
 
     class AsyncLeaf(chains.ChainletBase):
         async def run_remote(self, x: int) -> int:
-            thread_names.append(threading.current_thread().name)
-            return x + 1
+            return x + 2
+
+    class AsyncEntry(chains.ChainletBase):
+        def __init__(self, leaf: SyncLeaf = chains.depends(SyncLeaf)) -> None:
+            self.leaf = leaf
+
+        async def run_remote(self, x: int) -> int:
+            seen["async caller"] = result = self.leaf.run_remote(x)
+            return result
 
     class SyncEntry(chains.ChainletBase):
         def __init__(self, leaf: AsyncLeaf = chains.depends(AsyncLeaf)) -> None:
             self.leaf = leaf
 
         def run_remote(self, x: int) -> int:
-            return self.leaf.run_remote(x)
-
-    async def drive(entry: SyncEntry) -> int:
-        return entry.run_remote(1)
+            coroutine = self.leaf.run_remote(x)
+            seen["sync caller"] = inspect.iscoroutine(coroutine)
+            return asyncio.run(coroutine)
 
     with chains.run_local():
-        assert asyncio.run(drive(SyncEntry())) == 2
-    assert thread_names and thread_names[0] != threading.current_thread().name
+        assert asyncio.run(AsyncEntry().run_remote(1)) == 2
+        assert SyncEntry().run_remote(1) == 3
+    assert seen == {"async caller": 2, "sync caller": True}
 
 
 def test_exceptions_of_user_code_propagate_unchanged() -> None:
@@ -258,13 +290,13 @@ def test_exceptions_of_user_code_propagate_unchanged() -> None:
         def __init__(self, failing: Failing = chains.depends(Failing)) -> None:
             self.failing = failing
 
-        def run_remote(self, x: int) -> int:
-            return self.failing.run_remote(x)
+        async def run_remote(self, x: int) -> int:
+            return await self.failing.run_remote(x)
 
     with chains.run_local():
         entry = Entry()
         with pytest.raises(ValueError, match="bad 7"):
-            entry.run_remote(7)
+            asyncio.run(entry.run_remote(7))
 
 
 def test_instantiation_outside_run_local_raises_again_after_it() -> None:
@@ -395,7 +427,7 @@ def test_run_remote_keeps_its_defaults() -> None:
             self.greeter = greeter
 
         async def run_remote(self, name: str) -> str:
-            return await self.greeter.run_remote(name=name)
+            return self.greeter.run_remote(name=name)
 
     with chains.run_local():
         assert asyncio.run(Entry().run_remote("Ada")) == "Hello, Ada!"

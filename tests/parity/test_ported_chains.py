@@ -4,17 +4,12 @@ examples ask for filled in. Each one imports with the same chainlets (names, ent
 dependencies) as in truss-chains, and where it runs on a CPU, ``run_local`` gives what truss-chains'
 tests and ``__main__`` blocks expect. Heavy model code is replaced by fakes here, in the test, the
 way the examples' ``__main__`` blocks do it.
-
-Marks ``xfail(strict=True)`` name the feature a port still waits for; they flip (and fail, being
-strict) when it lands, so the mark can go.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import http.server
-import inspect
 import json
 import pathlib
 import re
@@ -36,29 +31,6 @@ from infra_chains.targets.local import LocalTarget
 CHAINS = pathlib.Path(__file__).resolve().parent / "chains"
 EXAMPLES = CHAINS / "examples"
 TESTS = CHAINS / "tests"
-
-# The features a port waits for, named once (the integrator drops a mark when its feature lands).
-_DEPENDENCY_FLAVOURED_STUBS = pytest.mark.xfail(
-    reason="needs stubs that are sync or async as the *dependency's* run_remote is, as in "
-    "truss-chains (an async chainlet calls a sync dependency without await); ours follow the "
-    "caller. Not in progress: a design decision for the integrator",
-    strict=True,
-)
-
-
-@pytest.fixture
-def close_unawaited() -> Iterator[None]:
-    """Close the coroutines a test left unstarted (a sync call of what is an async stub here):
-    their "never awaited" warning would otherwise fire at some later collection, in another test."""
-    yield
-    for obj in gc.get_objects():
-        if inspect.iscoroutine(obj) and inspect.getcoroutinestate(obj) == inspect.CORO_CREATED:
-            obj.close()
-
-
-def NEEDS_DEPENDENCY_FLAVOURED_STUBS(test: Any) -> Any:  # noqa: N802 - reads as the other marks
-    return _DEPENDENCY_FLAVOURED_STUBS(pytest.mark.usefixtures("close_unawaited")(test))
-
 
 def _graph(chain_file: pathlib.Path, entrypoint: str | None = None) -> ChainGraph:
     return build_graph(load_entrypoint(chain_file, entrypoint))
@@ -253,7 +225,6 @@ def test_itest_chain_imports_with_its_chainlets() -> None:
     assert splitter.options.retries == 2
 
 
-@NEEDS_DEPENDENCY_FLAVOURED_STUBS
 def test_itest_chain_runs_locally() -> None:
     # truss-chains' tests/test_e2e.py::test_chain_local.
     entry = load_entrypoint(TESTS / "itest_chain" / "itest_chain.py", "ItestChain")
@@ -291,7 +262,6 @@ def _expected_numpy_results(module: Any) -> tuple[Any, ...]:
     )
 
 
-@NEEDS_DEPENDENCY_FLAVOURED_STUBS
 @pytest.mark.parametrize("host", NUMPY_HOSTS)
 def test_numpy_and_binary_runs_locally(host: str) -> None:
     entry = load_entrypoint(TESTS / "numpy_and_binary" / "chain.py", host)
@@ -316,6 +286,8 @@ def test_timeout_chain_imports_and_runs_locally() -> None:
     assert {d.options.timeout_sec for d in graph.entrypoint.dependencies} == {0.5}
     with chains.run_local():  # local calls have no timeout, in truss-chains too
         assert asyncio.run(graph.entrypoint.cls().run_remote(use_sync=False)) is None
+        # The sync dependency, called without `await` from the async entrypoint.
+        assert asyncio.run(graph.entrypoint.cls().run_remote(use_sync=True)) is None
 
 
 def test_traditional_truss_model() -> None:
@@ -357,15 +329,17 @@ def test_reference_chainlet_on_the_local_target(target: LocalTarget) -> None:
 
 @pytest.mark.servers
 def test_timeout_chain_on_the_local_target(target: LocalTarget) -> None:
-    # truss-chains' tests/test_e2e.py::test_timeout, the async half.
+    # truss-chains' tests/test_e2e.py::test_timeout: the async dependency, then the sync one (a
+    # blocking stub, called without `await` from the async entrypoint).
     entry = load_entrypoint(TESTS / "timeout" / "timeout_chain.py")
     service = deploy.push(entry, "timeout", remote=target)
     assert service is not None
-    with pytest.raises(chains.RemoteError, match=r"(?s)Dependency.*0\.5"):
+    with pytest.raises(chains.RemoteError, match=r"(?s)`Dependency`.*0\.5"):
         service.run_remote({"use_sync": False})
+    with pytest.raises(chains.RemoteError, match=r"(?s)`DependencySync`.*0\.5"):
+        service.run_remote({"use_sync": True})
 
 
-@NEEDS_DEPENDENCY_FLAVOURED_STUBS
 @pytest.mark.servers
 @pytest.mark.parametrize("host", NUMPY_HOSTS)
 def test_numpy_and_binary_on_the_local_target(target: LocalTarget, host: str) -> None:

@@ -40,7 +40,7 @@ def serve_module() -> Iterator[Serve]:
 
 @pytest.fixture(scope="module")
 def text_chain(serve_module: Serve) -> ChainletProcess:
-    """The 3-hop chain Entry (async) -> Mid (sync) -> Leaf (async); returns the entrypoint."""
+    """The 3-hop chain Entry (async) -> Mid (async) -> Leaf (sync); returns the entrypoint."""
     leaf = serve_module("text_chain:Leaf", name="Leaf")
     mid = serve_module("text_chain:Mid", name="Mid", dependencies={"Leaf": leaf.url})
     return serve_module("text_chain:Entry", name="Entry", dependencies={"Mid": mid.url},

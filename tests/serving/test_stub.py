@@ -84,19 +84,32 @@ def test_typed_stub_keeps_signature_and_returns_the_model(server: FakeServer, te
         stub.run_remote(text_chain.Item(text="t"), "ok", "extra")  # type: ignore[attr-defined]
 
 
-def test_async_stub_flavour_follows_the_caller(server: FakeServer, text_chain: types.ModuleType) -> None:
+def test_stub_flavour_follows_the_dependency(server: FakeServer, text_chain: types.ModuleType) -> None:
+    """As in truss-chains: an async dependency's stub is awaited even by a sync caller, a sync
+    dependency's stub blocks even in an async caller."""
     server.result = {"text": "A", "hops": [], "request_ids": []}
-    descriptor = ServiceDescriptor(name="Leaf", predict_url=f"{server.url}/result")
-    stub = make_chainlet_stub(definition_of(text_chain.Leaf), descriptor, caller_is_async=True)
+    descriptor = ServiceDescriptor(name="Mid", predict_url=f"{server.url}/result")
+    stub = make_chainlet_stub(definition_of(text_chain.Mid), descriptor, caller_is_async=False)
     assert inspect.iscoroutinefunction(stub.run_remote)  # type: ignore[attr-defined]
     result = run_async(stub.run_remote(item=text_chain.Item(text="x"), mode="ok"))  # type: ignore[attr-defined]
     assert result.text == "A"
 
+    descriptor = ServiceDescriptor(name="Leaf", predict_url=f"{server.url}/result")
+    stub = make_chainlet_stub(definition_of(text_chain.Leaf), descriptor, caller_is_async=True)
+    assert not inspect.iscoroutinefunction(stub.run_remote)  # type: ignore[attr-defined]
+    assert "Blocking" in (stub.run_remote.__doc__ or "")  # type: ignore[attr-defined]
+
+    async def async_caller() -> Any:
+        # Called on the caller's event loop without `await`: it needs no loop of its own.
+        return stub.run_remote(item=text_chain.Item(text="y"))  # type: ignore[attr-defined]
+
+    assert run_async(async_caller()).text == "A"
+
 
 def test_stub_sends_given_arguments_by_name(server: FakeServer, text_chain: types.ModuleType) -> None:
     server.result = {"text": "A", "hops": [], "request_ids": []}
-    descriptor = ServiceDescriptor(name="Mid", predict_url=f"{server.url}/result")
-    stub = make_chainlet_stub(definition_of(text_chain.Mid), descriptor, caller_is_async=False)
+    descriptor = ServiceDescriptor(name="Leaf", predict_url=f"{server.url}/result")
+    stub = make_chainlet_stub(definition_of(text_chain.Leaf), descriptor, caller_is_async=False)
     stub.run_remote(text_chain.Item(text="x"))  # type: ignore[attr-defined]
     # Omitted arguments are left to the server's defaults (the same as the stub's).
     assert json.loads(server.bodies[-1]) == {"item": {"text": "x", "count": 1}}

@@ -69,8 +69,8 @@ class SlowCaller(chains.ChainletBase):
     def __init__(self, slow: Slow = chains.depends(Slow, timeout_sec=0.5)) -> None:
         self.slow = slow
 
-    def run_remote(self, seconds: float) -> int:
-        return self.slow.run_remote(seconds)
+    async def run_remote(self, seconds: float) -> int:
+        return await self.slow.run_remote(seconds)
 
 
 class SlowInit(chains.ChainletBase):

@@ -9,7 +9,7 @@ import infra_chains as chains
 
 
 class ArrayLeaf(chains.ChainletBase):
-    async def run_remote(self, array: npt.NDArray[np.float32], blob: bytes) -> tuple[np.ndarray, bytes]:
+    def run_remote(self, array: npt.NDArray[np.float32], blob: bytes) -> tuple[np.ndarray, bytes]:
         return array * 2, blob[::-1]
 
 

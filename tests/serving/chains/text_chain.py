@@ -1,4 +1,7 @@
-"""A 3-hop chain for the serving tests: async Entry -> sync Mid -> async Leaf, pydantic in/out."""
+"""A 3-hop chain for the serving tests: async Entry -> async Mid -> sync Leaf, pydantic in/out.
+
+Entry awaits its async dependency; Mid calls its sync one without ``await`` (a blocking stub on
+Mid's event loop, as in truss-chains)."""
 
 from __future__ import annotations
 
@@ -32,7 +35,7 @@ def _explode(text: str) -> None:
 
 
 class Leaf(chains.ChainletBase):
-    async def run_remote(self, item: Item, mode: Mode = "ok") -> Result:
+    def run_remote(self, item: Item, mode: Mode = "ok") -> Result:
         if mode == "raise":
             _explode(item.text)
         if mode == "custom":
@@ -47,7 +50,7 @@ class Mid(chains.ChainletBase):
     def __init__(self, leaf: Leaf = chains.depends(Leaf, retries=3)) -> None:
         self.leaf = leaf
 
-    def run_remote(self, item: Item, mode: Mode = "ok") -> Result:
+    async def run_remote(self, item: Item, mode: Mode = "ok") -> Result:
         result = self.leaf.run_remote(item, mode=mode)
         if not isinstance(result, Result):
             raise TypeError(f"stub returned {type(result).__name__}, not Result")
