@@ -14,7 +14,7 @@ Pure functions (no engine, no files), so every choice is unit-tested without Doc
 - assets (docs/assets.md): one named volume per chain, ``infra-chains-<chain>-assets``, holds the
   fetcher's cache; a one-off container of the chainlet's image (`fetch_spec`) fills it before
   the chainlet starts, and the chainlet mounts each cache entry read-only at the path it reads
-  (a volume ``subpath``: Docker Engine 26 or newer).
+  (a volume ``subpath``; `DockerEngine` binds it from the volume's directory on older engines).
 """
 
 from __future__ import annotations

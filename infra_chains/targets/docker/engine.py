@@ -8,11 +8,14 @@ here as a `DeploymentError` (or `EngineUnavailableError`) whose message says wha
 from __future__ import annotations
 
 import abc
+import contextlib
 import io
 import os
+import posixpath
 import re
 import socket
 import tarfile
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
@@ -21,6 +24,9 @@ import pydantic
 from infra_chains.errors import DeploymentError
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
+#: The first Engine API version with volume subpaths (Docker Engine 26); older engines get a bind
+#: mount of the subpath from the volume's directory on the engine's host (`DockerEngine._mount`).
+VOLUME_SUBPATH_API = (1, 45)
 #: Lines of a failed build's output kept for its error message.
 BUILD_TAIL_LINES = 25
 
@@ -43,7 +49,7 @@ class PortInUseError(DeploymentError):
 
 class Mount(pydantic.BaseModel):
     """A host directory or file bind-mounted into a container, or a named volume (a `subpath`
-    of it: Docker Engine 26 or newer)."""
+    of it: natively on Docker Engine 26 or newer, as a bind of the volume's files before)."""
 
     model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
 
@@ -301,11 +307,31 @@ class DockerEngine(Engine):
     def remove_network(self, name: str) -> bool:
         found = [n for n in self._client.networks.list(names=[name]) if n.name == name]
         for network in found:
+            self._remove_network(network)
+        return bool(found)
+
+    def _remove_network(self, network: Any, attempts: int = 5) -> None:
+        """Remove ``network``; an endpoint of a container removed a moment ago can linger on the
+        engine (seen on Engine 20.10 after a container exited while restarting), so endpoints
+        still attached are force-disconnected and the removal retried."""
+        for attempt in range(attempts):
             try:
                 network.remove()
+                return
             except self._errors.NotFound:
-                pass
-        return bool(found)
+                return
+            except self._errors.APIError as exc:
+                if "active endpoints" not in str(exc) or attempt == attempts - 1:
+                    raise DeploymentError(
+                        f"Could not remove Docker network {network.name!r}: {_api_error_text(exc)}. "
+                        f"See `docker network inspect {network.name}` for what is attached."
+                    ) from exc
+            with contextlib.suppress(self._errors.APIError):
+                network.reload()
+                for container_id in network.attrs.get("Containers") or {}:
+                    with contextlib.suppress(self._errors.APIError):
+                        network.disconnect(container_id, force=True)
+            time.sleep(0.2 * (attempt + 1))
 
     def networks(self, labels: Mapping[str, str | None]) -> list[str]:
         found = self._client.networks.list(filters={"label": _label_filters(labels)})
@@ -322,11 +348,27 @@ class DockerEngine(Engine):
             return None
 
     def _mount(self, mount: Mount) -> Any:
+        if mount.subpath is not None and not self._has_volume_subpaths():
+            # An older engine ignores VolumeOptions.Subpath and would mount the whole volume at
+            # the target (a directory where a file is read). Bind the same files from where the
+            # engine keeps the volume on its own host instead: the bind source is resolved there.
+            source = posixpath.join(self._volume_mountpoint(mount.source), mount.subpath)
+            return self._docker.types.Mount(mount.target, source, type="bind", read_only=mount.read_only)
         made = self._docker.types.Mount(mount.target, mount.source, type=mount.type,
                                         read_only=mount.read_only)
         if mount.subpath is not None:
             made.setdefault("VolumeOptions", {})["Subpath"] = mount.subpath
         return made
+
+    def _has_volume_subpaths(self) -> bool:
+        return _api_version(str(self._client.api.api_version)) >= VOLUME_SUBPATH_API
+
+    def _volume_mountpoint(self, name: str) -> str:
+        try:
+            return str(self._client.api.inspect_volume(name)["Mountpoint"])
+        except self._errors.NotFound as exc:
+            raise DeploymentError(f"Docker volume {name!r} is missing; push the chain again to "
+                                  "create it and fetch its assets.") from exc
 
     def run(self, spec: ContainerSpec) -> ContainerInfo:
         docker = self._docker
@@ -472,6 +514,15 @@ def _unix_socket_problem(address: str) -> str | None:
         except OSError as exc:
             return f"cannot connect to {path} ({exc.strerror or exc})"
     return None
+
+
+def _api_version(text: str) -> tuple[int, int]:
+    """``"1.41"`` -> ``(1, 41)``; anything unparsable counts as the oldest version."""
+    major, _, minor = text.partition(".")
+    try:
+        return int(major), int(minor)
+    except ValueError:
+        return 0, 0
 
 
 def _label_filters(labels: Mapping[str, str | None]) -> list[str]:

@@ -6,7 +6,12 @@ import pathlib
 
 import pytest
 
-from infra_chains.targets.docker.engine import DockerEngine, EngineUnavailableError
+from infra_chains.targets.docker.engine import (
+    VOLUME_SUBPATH_API,
+    DockerEngine,
+    EngineUnavailableError,
+    _api_version,
+)
 from infra_chains.targets.docker.target import DockerTarget
 
 
@@ -17,3 +22,10 @@ def test_no_engine_says_what_to_start(tmp_path: pathlib.Path) -> None:
     target = DockerTarget(tmp_path, base_url=address)  # made without an engine: fails on use
     with pytest.raises(EngineUnavailableError, match="Start the engine"):
         target.chains()
+
+
+@pytest.mark.parametrize(("text", "expected"), [("1.41", (1, 41)), ("1.45", (1, 45)), ("", (0, 0)), ("x.y", (0, 0))])
+def test_api_versions_compare_as_numbers(text: str, expected: tuple[int, int]) -> None:
+    # 1.41 (Engine 20.10, Debian 12's docker.io) has no volume subpaths: the engine binds them.
+    assert _api_version(text) == expected
+    assert (_api_version(text) >= VOLUME_SUBPATH_API) == (expected >= (1, 45))
