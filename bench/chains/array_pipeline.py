@@ -8,7 +8,9 @@ import infra_chains as chains
 
 
 class ArrayLeaf(chains.ChainletBase):
-    def run_remote(self, data: np.ndarray) -> np.ndarray:
+    # async: ArrayMid awaits it over the async transport (a sync leaf would get a blocking stub,
+    # holding ArrayMid's event loop for each call).
+    async def run_remote(self, data: np.ndarray) -> np.ndarray:
         return data
 
 

@@ -5,9 +5,10 @@ callers `HttptoolsTransport`, a minimal HTTP/1.1 client on asyncio protocols wit
 (llhttp) response parser: against aiohttp, about half the c=1 latency and twice the req/s at
 c=32/128 against one trivial chainlet (aiohttp's request path was ~21 % of a mid chainlet's CPU).
 aiohttp stays for https and as a fallback (``INFRA_CHAINS_ASYNC_TRANSPORT=aiohttp``); httpx's
-default async transport is ~5x slower than aiohttp at c=32 and degrades at c=128. For sync callers (a ``def run_remote`` in a worker
-thread) a small pool of stdlib ``http.client`` connections, which costs no event-loop hop and
-far less per call than httpx's sync client. `HttpxTransport` stays for comparison and tests.
+default async transport is ~5x slower than aiohttp at c=32 and degrades at c=128. For blocking
+stubs (a ``def run_remote`` dependency's, called from a worker thread or on the caller's event
+loop, which it needs not) a small pool of stdlib ``http.client`` connections, which costs no
+event-loop hop and far less per call than httpx's sync client. `HttpxTransport` stays for comparison and tests.
 
 A transport only moves bytes: it raises `NotSent` (no connection could be made, or the pooled one
 was closed before the request was written: always safe to send again), `StaleConnection` (a

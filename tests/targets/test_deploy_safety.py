@@ -36,7 +36,7 @@ class Leaf(chains.ChainletBase):
     def __init__(self, context: chains.DeploymentContext = chains.depends_context()) -> None:
         self._tag = context.secrets["tag_secret"][:3]
 
-    def run_remote(self, text: str) -> str:
+    async def run_remote(self, text: str) -> str:
         return f"{text.upper()}[{self._tag}]"
 
 
@@ -53,8 +53,8 @@ class Entry(chains.ChainletBase):
     def __init__(self, mid: Mid = chains.depends(Mid)) -> None:
         self._mid = mid
 
-    def run_remote(self, text: str) -> str:
-        return self._mid.run_remote(text=text) + " v1"
+    async def run_remote(self, text: str) -> str:
+        return await self._mid.run_remote(text=text) + " v1"
 '''
 SECRETS = {"tag_secret": "abcdef"}
 

@@ -37,7 +37,7 @@ class Leaf(chains.ChainletBase):
     def __init__(self, context: chains.DeploymentContext = chains.depends_context()) -> None:
         self._tag = context.secrets["tag_secret"][:3]
 
-    def run_remote(self, text: str) -> Shout:
+    async def run_remote(self, text: str) -> Shout:
         return Shout(text=text.upper(), tag=self._tag)
 
 
@@ -55,8 +55,8 @@ class Entry(chains.ChainletBase):
     def __init__(self, mid: Mid = chains.depends(Mid)) -> None:
         self._mid = mid
 
-    def run_remote(self, text: str) -> str:
-        shout = self._mid.run_remote(text=text)
+    async def run_remote(self, text: str) -> str:
+        shout = await self._mid.run_remote(text=text)
         return f"{shout.text} [{shout.tag}] v1"
 '''
 

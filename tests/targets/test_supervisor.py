@@ -31,7 +31,7 @@ import infra_chains as chains
 
 
 class Leaf(chains.ChainletBase):
-    def run_remote(self, text: str) -> str:
+    async def run_remote(self, text: str) -> str:
         return text.upper()
 
 
