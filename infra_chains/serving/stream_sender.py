@@ -36,6 +36,8 @@ Receive = Callable[[], Awaitable[Message]]
 
 _STREAM_CT = STREAM_CONTENT_TYPE.encode()
 _RAW_CT = {str: b"text/plain; charset=utf-8", bytes: b"application/octet-stream"}
+#: The framed content type names the items' type, for callers without the endpoint's signature.
+_FRAMED_CT = {str: _STREAM_CT + b"; item=str", bytes: _STREAM_CT + b"; item=bytes"}
 _END_FRAME = HEAD.pack(END, 0)
 
 
@@ -160,7 +162,7 @@ async def _send_stream(send: Send, receive: Receive, outgoing: Outgoing, framed:
             first = _NOTHING
         except Exception as exc:  # noqa: BLE001 - the user's error, answered as a response
             return await _error_response(sender, exc, headers, chainlet)
-        content_type = _STREAM_CT if framed else _RAW_CT[outgoing.item_type]
+        content_type = (_FRAMED_CT if framed else _RAW_CT)[outgoing.item_type]
         await send({"type": "http.response.start", "status": 200, "headers": [
             (b"content-type", content_type), (b"cache-control", b"no-store"),
             (b"x-accel-buffering", b"no"), *headers]})

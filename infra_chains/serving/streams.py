@@ -6,8 +6,10 @@ status and headers leave with the first item, so an exception raised before it i
 error response (500 with ``{"error": RemoteErrorDetail}``). After that the status cannot change,
 so how a later error reaches the caller depends on what the caller asked for:
 
-* **Framed** (``Accept: application/vnd.infra-chains.stream``; what our stubs send): the body is a
-  sequence of frames, each ``kind (1 byte) | length (uint32, big-endian) | payload``::
+* **Framed** (``Accept: application/vnd.infra-chains.stream``; what our stubs and `ChainService`
+  send; the answer's content type says the items' type: ``...stream; item=str`` or
+  ``item=bytes``): the body is a sequence of frames, each ``kind (1 byte) | length (uint32,
+  big-endian) | payload``::
 
       b"d"  one item: its bytes (a ``str`` item as UTF-8); item boundaries survive the wire
       b"e"  an error: ``{"error": RemoteErrorDetail}`` as JSON; the last frame of the stream
