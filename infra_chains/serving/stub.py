@@ -6,7 +6,8 @@ with ``def run_remote`` gets a blocking ``def run_remote`` stub, one with ``asyn
 an ``async def`` stub, whoever calls it. A blocking stub called from an ``async def run_remote``
 blocks the caller's event loop (its other requests, its health checks) for the call's duration,
 exactly as in truss-chains; give the *dependency* ``async def run_remote`` for a call that does not
-block. Blocking stubs use the thread-safe stdlib transport (`transport.default_sync`), which needs
+block. A loop blocked longer than the target's liveness probe allows (``probe.LIVENESS``: three
+missed one-second ``/healthz`` probes) gets the calling chainlet restarted as hung. Blocking stubs use the thread-safe stdlib transport (`transport.default_sync`), which needs
 no event loop, so they work from any thread, the loop's own included. A stub to a streaming
 dependency returns its stream, to be read from an ``async def`` caller. `StubBase` is the public
 base for stubs to plain HTTP models.
