@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pydantic_core
@@ -131,7 +131,7 @@ class StreamedItems(Iterator[Any]):
             f"Stream from chain {self._name!r} at {self._url} broke: {reason}.",
             chainlet=self._name, url=self._url)
 
-    def _read(self) -> Iterator[Any]:
+    def _read(self) -> Generator[Any, None, None]:
         import httpx
 
         head = streams.HEAD
