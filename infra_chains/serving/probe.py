@@ -46,7 +46,13 @@ class ProbePolicy:
 
 #: Liveness of a ready chainlet: a chainlet whose ``/healthz`` misses 3 probes in a row (about
 #: 3-4 s hung: SIGSTOPped, a deadlocked or CPU-bound event loop) is killed and restarted.
+#: ``ChainletOptions.health_checks.restart_threshold_seconds`` raises the number of misses
+#: (`infra_chains.serving.health`).
 LIVENESS = ProbePolicy(period_sec=1.0, timeout_sec=1.0, failure_threshold=3)
+#: Readiness of a serving replica where a target routes by it (Kubernetes): one failed
+#: ``/readyz`` (``is_healthy()`` false) takes it out of traffic; ``stop_traffic_threshold_seconds``
+#: raises the number of misses.
+READINESS = ProbePolicy(period_sec=2.0, timeout_sec=1.0, failure_threshold=1)
 
 
 @dataclasses.dataclass(frozen=True)
