@@ -346,3 +346,61 @@ def test_a_hung_chainlet_is_detected_killed_and_restarted(
             os.kill(victim, signal.SIGCONT)
     assert chainlet(local_target, "hung", "Mid").pid != victim
     assert service.run_remote({"text": "back"}) == "BACK! v1"
+
+
+PATIENT_CHAIN = '''
+import time
+
+import infra_chains as chains
+
+
+class Slow(chains.ChainletBase):
+    def run_remote(self, seconds: float) -> str:
+        time.sleep(seconds)
+        return "slept"
+
+
+@chains.mark_entrypoint
+class Patient(chains.ChainletBase):
+    remote_config = chains.RemoteConfig(options=chains.ChainletOptions(health_checks=HEALTH_CHECKS))
+
+    def __init__(self, slow: Slow = chains.depends(Slow)) -> None:
+        self._slow = slow
+
+    async def run_remote(self, seconds: float) -> str:
+        return self._slow.run_remote(seconds=seconds)  # blocking stub: blocks this event loop
+'''
+
+
+@pytest.mark.servers
+@pytest.mark.parametrize("restart_threshold", [None, 30], ids=["default", "30s"])
+def test_restart_threshold_lets_an_async_caller_block_on_a_sync_dependency(
+    tmp_path: pathlib.Path, state_root: pathlib.Path, local_target: LocalTarget, restart_threshold: int | None
+) -> None:
+    checks = {} if restart_threshold is None else {"restart_threshold_seconds": restart_threshold}
+    source = PATIENT_CHAIN.replace("HEALTH_CHECKS", repr(checks))
+    service = push(local_target, write_chain(tmp_path, source), "patient")
+    before = chainlet(local_target, "patient", "Patient")
+    outcome: list[object] = []
+
+    def call() -> None:
+        try:
+            outcome.append(service.run_remote({"seconds": 5}))
+        except Exception as exc:  # the default: the caller is killed mid-call
+            outcome.append(exc)
+
+    caller = threading.Thread(target=call, daemon=True)
+    caller.start()
+    caller.join(40)
+    assert not caller.is_alive()
+    if restart_threshold is None:  # a loop blocked for 5 s misses 3 one-second probes
+        wait_for("Patient is restarted", lambda: chainlet(local_target, "patient", "Patient").restarts == 1)
+        hung = chainlet(local_target, "patient", "Patient")
+        assert hung.message is not None and "hung: missed 3 liveness probes" in hung.message
+    else:
+        assert outcome == ["slept"]
+        after = chainlet(local_target, "patient", "Patient")
+        assert after.restarts == 0 and after.pid == before.pid
+        log = (state_root / "chains" / "patient" / "logs" / "Patient.log").read_text()
+        assert "Patient calls Slow (def run_remote) from async code" in log
+        assert "a call longer than 30 s gets it restarted" in log

@@ -27,6 +27,7 @@ from typing import Literal, TypeVar
 import pydantic
 
 from infra_chains.errors import ConfigError
+from infra_chains.remote_config import HealthChecks
 
 HOME_ENV = "INFRA_CHAINS_HOME"
 ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
@@ -56,6 +57,9 @@ class DesiredChainlet(_Model):
     port: int
     contract_file: str
     log_file: str
+    #: The chainlet's ``ChainletOptions.health_checks``: the supervisor derives its liveness
+    #: and ready timeout from them (`serving.health.health_policy`).
+    health_checks: HealthChecks = HealthChecks()
 
 
 class DesiredState(_Model):

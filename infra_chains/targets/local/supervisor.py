@@ -14,7 +14,8 @@ serving; only this process writes ``state.json``. The mechanisms are the chain's
   If the new one exits or misses its readiness deadline it is killed, the old one keeps serving,
   and the chainlet is ``failed`` with the reason (push rolls back).
 - **Liveness**: a ready incarnation whose ``/healthz`` misses `probe.LIVENESS` probes (hung,
-  SIGSTOPped) is killed and restarted. A crash restarts with exponential backoff, reset after a
+  SIGSTOPped) is killed and restarted; the chainlet's ``health_checks`` raise the number of
+  misses and delay the first probe (`serving.health.health_policy`). A crash restarts with exponential backoff, reset after a
   healthy period; a clean exit (code 0) restarts at once and is not a crash.
 - **Chainlets are forked** from a fork server it starts (`targets.local.forkserver`), which has the
   runtime imported: they start sooner and share those pages. The supervisor is a child subreaper,
@@ -49,6 +50,7 @@ from infra_chains.errors import ConfigError
 from infra_chains.serving import probe
 from infra_chains.serving.contract import CONTRACT_FILE_ENV, CONTRACT_JSON_ENV, RuntimeContract
 from infra_chains.serving.forkserver import ForkRequest
+from infra_chains.serving.health import HealthPolicy, health_policy
 from infra_chains.targets.local.forkserver import (
     ChildProcess,
     ForkServer,
@@ -115,8 +117,9 @@ class _Incarnation:
     """One process of a chainlet, with its own nonce and private probe port."""
 
     def __init__(self, spec: DesiredChainlet, process: ChildProcess, instance_id: str,
-                 probe_port: int, ready_timeout_sec: float) -> None:
+                 probe_port: int, ready_timeout_sec: float, health: HealthPolicy) -> None:
         self.spec = spec
+        self.health = health
         self.process = process
         self.instance_id = instance_id
         self.probe_port = probe_port
@@ -294,9 +297,10 @@ class Supervisor:
             return
         instance_id = secrets.token_hex(8)
         probes = _listen(0, backlog=16)
+        health = health_policy(spec.health_checks, liveness=self.liveness)
         contract = contract.model_copy(update={
             "instance_id": instance_id, "listen_fd": chainlet.sock.fileno(),
-            "probe_fd": probes.fileno(),
+            "probe_fd": probes.fileno(), "liveness_budget_sec": health.restart_after_sec,
         })
         env = {k: v for k, v in os.environ.items() if k != CONTRACT_FILE_ENV}
         env.update({CONTRACT_JSON_ENV: contract.model_dump_json(), "PYTHONUNBUFFERED": "1"})
@@ -310,7 +314,7 @@ class Supervisor:
             probes_port = int(probes.getsockname()[1])
             probes.close()  # the process's own now: a dead process's probes are refused at once
         chainlet.candidate = _Incarnation(spec, process, instance_id, probes_port,
-                                          self.desired.ready_timeout_sec)
+                                          self.desired.ready_timeout_sec, health)
         self._dirty = True
         logger.info("started %s pid=%d port=%d instance=%s", spec.name, process.pid, spec.port,
                     instance_id)
@@ -410,7 +414,7 @@ class Supervisor:
             serving.pending = None
             serving.last_probe = result
             serving.missed = 0 if result.ok else serving.missed + 1
-            if serving.missed >= self.liveness.failure_threshold:
+            if serving.missed >= serving.health.liveness.failure_threshold:
                 serving.process.kill()
                 serving.process.wait()
                 chainlet.serving = None
@@ -421,8 +425,9 @@ class Supervisor:
                               f"({result.detail}); killed")
                 return
         if now >= serving.next_probe_at:
-            serving.next_probe_at = now + self.liveness.period_sec
-            serving.pending = self._probe(serving, probe.LIVE_PATH, self.liveness.timeout_sec)
+            liveness = serving.health.liveness
+            serving.next_probe_at = now + liveness.period_sec
+            serving.pending = self._probe(serving, probe.LIVE_PATH, liveness.timeout_sec)
 
     def _watch_candidate(self, chainlet: _Chainlet, candidate: _Incarnation, now: float) -> None:
         code = candidate.process.poll()
@@ -464,6 +469,7 @@ class Supervisor:
         """The candidate is ready (and accepts on the shared socket): the old one drains."""
         old = chainlet.serving
         chainlet.serving, chainlet.candidate = candidate, None
+        candidate.next_probe_at = time.monotonic() + candidate.health.liveness_delay_sec
         chainlet.proven.add(candidate.spec.fingerprint)
         chainlet.state.started_at = candidate.started_wall
         if chainlet.state.status != "restarting":

@@ -302,12 +302,15 @@ class LocalTarget(Target):
                 port=ports[spec.name],
                 contract_file=str(contract_file),
                 log_file=str(chain_dir.logs / f"{spec.name}.log"),
+                health_checks=spec.deployment.health_checks,
             ))
         return DesiredState(
             generation=generation,
             chain_name=plan.chain_name,
             entrypoint=plan.entrypoint,
-            ready_timeout_sec=ready_timeout_sec,
+            # A chainlet's startup_threshold_seconds lengthens push's wait (never shortens it).
+            ready_timeout_sec=max([ready_timeout_sec, *(
+                c.health_checks.startup_threshold_seconds or 0 for c in chainlets)]),
             python_executable=self._python,
             chainlets=chainlets,
         )
