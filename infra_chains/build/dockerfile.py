@@ -42,6 +42,7 @@ import shlex
 from infra_chains.build.layout import APP_DIR, ChainletLayout
 from infra_chains.plan.base_images import VENV_DIR
 from infra_chains.plan.models import ImageSpec
+from infra_chains.serving.probe import ProbePolicy
 
 #: Never sent to the engine, even if a copy step let one through (the copier skips them too).
 DOCKERIGNORE = "\n".join([
@@ -59,8 +60,15 @@ USER_NAME = "chainlet"
 #: The HEALTHCHECK command's script, relative to the runtime dir (build/healthcheck.py).
 HEALTHCHECK_SCRIPT = "infra_chains/build/healthcheck.py"
 #: How the engine checks a running chainlet. A hung chainlet is unhealthy after ~15 s; failures
-#: in the first minute (a model loading in ``__init__``) do not count. Targets may override it.
-HEALTHCHECK_OPTIONS = "--interval=5s --timeout=3s --start-period=60s --retries=3"
+#: in the first minute (a model loading in ``__init__``) do not count. The Docker target
+#: overrides the numbers per container from the chainlet's ``health_checks``
+#: (`targets.docker.containers.healthcheck`), so they are not part of the image.
+HEALTHCHECK_LIVENESS = ProbePolicy(period_sec=5.0, timeout_sec=3.0, failure_threshold=3)
+HEALTHCHECK_START_PERIOD_SEC = 60
+HEALTHCHECK_OPTIONS = (
+    f"--interval={HEALTHCHECK_LIVENESS.period_sec:g}s --timeout={HEALTHCHECK_LIVENESS.timeout_sec:g}s "
+    f"--start-period={HEALTHCHECK_START_PERIOD_SEC}s --retries={HEALTHCHECK_LIVENESS.failure_threshold}"
+)
 _BASE_ENV = (
     "ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PIP_DISABLE_PIP_VERSION_CHECK=1"
 )

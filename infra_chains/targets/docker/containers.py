@@ -11,6 +11,8 @@ Pure functions (no engine, no files), so every choice is unit-tested without Doc
   the others on one the engine picks (the target probes readiness there, as the local target does);
 - secrets and the chain token are files in one read-only bind mount at ``/run/infra-chains``
   (never an environment variable, so never in ``docker inspect``);
+- a chainlet's ``health_checks`` set its container's health check numbers (`healthcheck`);
+  unset, the image's ``HEALTHCHECK`` applies as built;
 - assets (docs/assets.md): one named volume per chain, ``infra-chains-<chain>-assets``, holds the
   fetcher's cache; a one-off container of the chainlet's image (`fetch_spec`) fills it before
   the chainlet starts, and the chainlet mounts each cache entry read-only at the path it reads
@@ -25,13 +27,16 @@ import json
 import pathlib
 from collections.abc import Mapping
 
+from infra_chains.build.dockerfile import HEALTHCHECK_LIVENESS, HEALTHCHECK_START_PERIOD_SEC
 from infra_chains.build.layout import ChainletLayout
 from infra_chains.plan.models import ChainletSpec, ChainPlan
 from infra_chains.plan.names import chainlet_labels
+from infra_chains.remote_config import HealthChecks
+from infra_chains.serving.health import health_policy
 from infra_chains.serving.contract import CONTRACT_JSON_ENV, RuntimeContract
 from infra_chains.targets.access import CHAIN_TOKEN_FILE, loopback_hosts, with_chain_access
 from infra_chains.targets.contracts import AssetDirs, asset_sub_path, runtime_contract
-from infra_chains.targets.docker.engine import ContainerSpec, Mount
+from infra_chains.targets.docker.engine import ContainerSpec, Healthcheck, Mount
 
 #: The port every chainlet listens on inside its container (each has its own network namespace).
 CONTAINER_PORT = 8080
@@ -152,6 +157,27 @@ def container_spec(
         mem_limit_bytes=compute.memory_bytes or None,
         gpu_count=compute.gpu_count if compute.gpu else 0,
         stop_timeout_sec=int(contract_.graceful_shutdown_sec) + 5,
+        healthcheck=healthcheck(spec.deployment.health_checks),
+    )
+
+
+def healthcheck(health_checks: HealthChecks) -> Healthcheck | None:
+    """The image's ``HEALTHCHECK`` numbers with ``health_checks`` applied; None when unset.
+
+    ``restart_threshold_seconds`` sets the retries at the image's interval; the start period
+    (failures in it do not count) grows to ``startup_threshold_seconds`` or
+    ``restart_check_delay_seconds`` when longer. (The engine only marks a container unhealthy;
+    ``stop_traffic_threshold_seconds`` has no Docker counterpart.)
+    """
+    if health_checks == HealthChecks():
+        return None
+    policy = health_policy(health_checks, liveness=HEALTHCHECK_LIVENESS)
+    return Healthcheck(
+        interval_sec=policy.liveness.period_sec,
+        timeout_sec=policy.liveness.timeout_sec,
+        retries=policy.liveness.failure_threshold,
+        start_period_sec=max(float(HEALTHCHECK_START_PERIOD_SEC), policy.startup_sec or 0.0,
+                             policy.liveness_delay_sec),
     )
 
 

@@ -60,6 +60,17 @@ class Mount(pydantic.BaseModel):
     subpath: str | None = None
 
 
+class Healthcheck(pydantic.BaseModel):
+    """A container's health check numbers; its command stays the image's ``HEALTHCHECK``."""
+
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
+
+    interval_sec: float
+    timeout_sec: float
+    retries: int
+    start_period_sec: float
+
+
 class ContainerSpec(pydantic.BaseModel):
     """Everything needed to create one chainlet's container; pure data, made by `containers.py`."""
 
@@ -87,6 +98,8 @@ class ContainerSpec(pydantic.BaseModel):
     cap_drop: list[str] = pydantic.Field(default_factory=list)
     cap_add: list[str] = pydantic.Field(default_factory=list)
     security_opt: list[str] = pydantic.Field(default_factory=list)
+    #: None: the image's ``HEALTHCHECK`` as built.
+    healthcheck: Healthcheck | None = None
 
 
 class ContainerInfo(pydantic.BaseModel):
@@ -400,6 +413,7 @@ class DockerEngine(Engine):
                 command=spec.command, user=spec.user,
                 networking_config=self._client.api.create_networking_config({spec.network: endpoint}),
                 stop_timeout=spec.stop_timeout_sec,
+                healthcheck=_healthcheck(spec.healthcheck),
             )
         except docker.errors.APIError as exc:
             raise DeploymentError(f"Creating container {spec.name!r} failed: {_api_error_text(exc)}.") from exc
@@ -565,3 +579,15 @@ def _info(attrs: Mapping[str, Any]) -> ContainerInfo:
         host_port=host_port,
         error=str(state.get("Error") or ""),
     )
+
+
+def _healthcheck(check: Healthcheck | None) -> dict[str, int] | None:
+    """The API's durations are nanoseconds; no ``test``: the engine keeps the image's."""
+    if check is None:
+        return None
+    return {"interval": _nanoseconds(check.interval_sec), "timeout": _nanoseconds(check.timeout_sec),
+            "retries": check.retries, "start_period": _nanoseconds(check.start_period_sec)}
+
+
+def _nanoseconds(seconds: float) -> int:
+    return int(seconds * 1_000_000_000)

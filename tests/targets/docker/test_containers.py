@@ -12,7 +12,8 @@ from infra_chains.framework.loading import load_entrypoint
 from infra_chains.plan.models import ChainPlan
 from infra_chains.plan.planner import make_plan
 from infra_chains.targets.docker import containers as names
-from infra_chains.targets.docker.engine import ContainerSpec
+from infra_chains.remote_config import HealthChecks
+from infra_chains.targets.docker.engine import ContainerSpec, Healthcheck
 
 CHAIN = '''
 import infra_chains as chains
@@ -29,7 +30,11 @@ class HelperStep(chains.ChainletBase):
 
 
 class GpuStep(chains.ChainletBase):
-    remote_config = chains.RemoteConfig(compute=chains.Compute(gpu="T4", gpu_count=2))
+    remote_config = chains.RemoteConfig(
+        compute=chains.Compute(gpu="T4", gpu_count=2),
+        options=chains.ChainletOptions(health_checks={
+            "restart_threshold_seconds": 31, "startup_threshold_seconds": 600}),
+    )
 
     def run_remote(self, x: int) -> int:
         return x
@@ -129,3 +134,18 @@ def test_fingerprint_follows_image_contract_and_secrets(plan: ChainPlan) -> None
     assert fp(secrets={"api_token": "v2"}) != base
     assert fp(contract_=contract.model_copy(update={"user_env": {"a": "b"}})) != base
     assert "v1" not in base
+
+
+def test_health_checks_set_the_containers_healthcheck_numbers(plan: ChainPlan) -> None:
+    # Unset: no override, the image's HEALTHCHECK (5 s interval, 3 s timeout, 3 retries, 60 s).
+    assert _spec_of(plan, "HelperStep")[0].healthcheck is None
+    check = _spec_of(plan, "GpuStep")[0].healthcheck
+    assert check == Healthcheck(interval_sec=5.0, timeout_sec=3.0, retries=7, start_period_sec=600.0)
+
+
+def test_a_restart_check_delay_lengthens_the_start_period() -> None:
+    check = names.healthcheck(HealthChecks(restart_check_delay_seconds=90))
+    assert check == Healthcheck(interval_sec=5.0, timeout_sec=3.0, retries=3, start_period_sec=90.0)
+    # A shorter startup threshold never shortens the image's start period.
+    check = names.healthcheck(HealthChecks(startup_threshold_seconds=10))
+    assert check is not None and check.start_period_sec == 60.0

@@ -10,7 +10,9 @@ from infra_chains.targets.docker.engine import (
     VOLUME_SUBPATH_API,
     DockerEngine,
     EngineUnavailableError,
+    Healthcheck,
     _api_version,
+    _healthcheck,
 )
 from infra_chains.targets.docker.target import DockerTarget
 
@@ -29,3 +31,13 @@ def test_api_versions_compare_as_numbers(text: str, expected: tuple[int, int]) -
     # 1.41 (Engine 20.10, Debian 12's docker.io) has no volume subpaths: the engine binds them.
     assert _api_version(text) == expected
     assert (_api_version(text) >= VOLUME_SUBPATH_API) == (expected >= (1, 45))
+
+
+def test_a_healthcheck_override_keeps_the_images_command() -> None:
+    docker_types = pytest.importorskip("docker.types", reason="the Docker SDK is not installed")
+    check = Healthcheck(interval_sec=5, timeout_sec=3, retries=7, start_period_sec=60)
+    config = docker_types.ContainerConfig("1.41", "image", None, healthcheck=_healthcheck(check))
+    # No Test: the engine merges the image's HEALTHCHECK command in; durations in nanoseconds.
+    assert config["Healthcheck"] == {"Test": None, "Interval": 5_000_000_000, "Timeout": 3_000_000_000,
+                                     "Retries": 7, "StartPeriod": 60_000_000_000}
+    assert _healthcheck(None) is None
