@@ -40,6 +40,7 @@ from infra_chains.components.gpu import gpu_scheduling
 from infra_chains.components.settings import StackSettings
 from infra_chains.plan.models import ChainletSpec, ChainPlan
 from infra_chains.serving.contract import RuntimeContract
+from infra_chains.serving.health import health_policy
 from infra_chains.targets.access import CHAIN_TOKEN_FILE, with_chain_access
 from infra_chains.targets.contracts import AssetDirs, runtime_contract
 
@@ -126,6 +127,7 @@ class Chainlet(pulumi.ComponentResource):
         assets = self._assets(name, args, contract, labels, child)
         autoscaling = settings.autoscaling.get(spec.name)
         replicas = pod.replica_count(spec, settings.replicas)
+        health = health_policy(spec.deployment.health_checks)
         deployment_spec: dict[str, Any] = {
             "selector": {"match_labels": pod.selector_labels(plan.chain_name, label)},
             "strategy": pod.rollout_strategy(spec.compute),
@@ -138,12 +140,14 @@ class Chainlet(pulumi.ComponentResource):
                     secret_name=secret_name, token_secret_name=args.token_secret_name,
                     startup_timeout_sec=settings.startup_timeout_sec,
                     graceful_shutdown_sec=contract.graceful_shutdown_sec, assets=assets,
+                    health=health,
                 ),
             },
         }
-        allowance = settings.startup_timeout_sec
+        allowance = pod.startup_budget_sec(settings.startup_timeout_sec, health)
         if assets is not None:  # the init container's fetch comes before the startup probe
             allowance += settings.assets_fetch_timeout_sec
+        if allowance > settings.startup_timeout_sec:  # assets, or a longer startup_threshold
             deployment_spec["progress_deadline_seconds"] = allowance + ROLLOUT_MARGIN_SEC
         if autoscaling is None:  # with an HPA, the HPA owns the count (Pulumi must not reset it)
             deployment_spec["replicas"] = replicas
@@ -275,6 +279,9 @@ def _contract(args: ChainletArgs, label: str) -> RuntimeContract:
         made, entrypoint=spec.is_entrypoint,
         token_file=pathlib.Path(pod.TOKEN_DIR) / CHAIN_TOKEN_FILE, allowed_hosts=hosts_allowed,
     )
+    # The kubelet restarts a pod whose loop misses its liveness probes this long (stub warnings).
+    made = made.model_copy(update={
+        "liveness_budget_sec": health_policy(spec.deployment.health_checks).restart_after_sec})
     # One nonce per rollout: what the pod runs (image part) and how (this contract).
     identity = hashlib.sha256(f"{spec.image_hash}\0{made.model_dump_json()}".encode()).hexdigest()
     return made.model_copy(update={"instance_id": identity[:16]})

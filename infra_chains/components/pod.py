@@ -9,7 +9,8 @@ Pure functions (no Pulumi resources), so every choice is one readable place:
   root filesystem, with the contract (a ConfigMap), the chain token and its own secrets mounted
   read-only as files, never as environment variables;
 - probes mirror the local supervisor: ``/readyz`` gates traffic, ``/healthz`` restarts a hung
-  process, a startup probe on ``/readyz`` allows ``startup_timeout_sec`` for model loads;
+  process, a startup probe on ``/readyz`` allows ``startup_timeout_sec`` for model loads; the
+  chainlet's ``health_checks`` set their thresholds (`serving.health.health_policy`);
 - a GPU chainlet rolls out with ``maxSurge: 0`` (an update never needs twice the GPUs), a CPU one
   with ``maxUnavailable: 0`` (no capacity dip);
 - assets (docs/assets.md) are fetched by an init container running ``python -m
@@ -31,8 +32,9 @@ from infra_chains.build.dockerfile import USER_ID, USER_NAME
 from infra_chains.components.gpu import GpuScheduling
 from infra_chains.plan.models import ChainletSpec, ComputeSpec
 from infra_chains.plan.names import kebab
+from infra_chains.remote_config import HealthChecks
 from infra_chains.serving.contract import CONTRACT_FILE_ENV, AssetMount
-from infra_chains.serving.probe import LIVENESS
+from infra_chains.serving.health import HealthPolicy, health_policy
 from infra_chains.targets.contracts import asset_sub_path
 
 if TYPE_CHECKING:
@@ -58,7 +60,6 @@ ASSET_CACHE_DIR = "/var/cache/infra-chains/assets"
 ASSETS_VOLUME = "assets"
 ASSET_ITEMS_KEY = "assets.json"
 FETCH_CONTAINER_NAME = "fetch-assets"
-READINESS_PERIOD_SEC = 2
 STARTUP_PERIOD_SEC = 5
 LABEL_VALUE_MAX = 63
 
@@ -129,16 +130,27 @@ def _http_probe(path: str, period: float, timeout: float, failures: int) -> dict
     }
 
 
-def probes(startup_timeout_sec: int) -> dict[str, Any]:
-    """readiness, liveness (the local supervisor's numbers) and a startup probe on ``/readyz``
-    lasting ``startup_timeout_sec``: liveness starts only once ``__init__`` is done."""
+def startup_budget_sec(startup_timeout_sec: int, policy: HealthPolicy) -> int:
+    """The stack's ``startup_timeout_sec``, or the chainlet's ``startup_threshold_seconds`` when
+    that is longer (a chainlet never gets less than the stack allows)."""
+    return max(startup_timeout_sec, math.ceil(policy.startup_sec or 0))
+
+
+def probes(startup_timeout_sec: int, policy: HealthPolicy | None = None) -> dict[str, Any]:
+    """readiness, liveness (the local supervisor's numbers, both as ``policy`` sets them) and a
+    startup probe on ``/readyz`` lasting `startup_budget_sec`: liveness starts only once
+    ``__init__`` is done (and ``policy.liveness_delay_sec`` after the container started)."""
+    policy = policy or health_policy(HealthChecks())
+    live, ready = policy.liveness, policy.readiness
+    liveness = _http_probe("/healthz", live.period_sec, live.timeout_sec, live.failure_threshold)
+    if policy.liveness_delay_sec:
+        liveness["initial_delay_seconds"] = math.ceil(policy.liveness_delay_sec)
+    budget = startup_budget_sec(startup_timeout_sec, policy)
     return {
-        "readiness_probe": _http_probe("/readyz", READINESS_PERIOD_SEC, 1, 1),
-        "liveness_probe": _http_probe(
-            "/healthz", LIVENESS.period_sec, LIVENESS.timeout_sec, LIVENESS.failure_threshold
-        ),
+        "readiness_probe": _http_probe("/readyz", ready.period_sec, ready.timeout_sec, ready.failure_threshold),
+        "liveness_probe": liveness,
         "startup_probe": _http_probe(
-            "/readyz", STARTUP_PERIOD_SEC, 1, max(1, math.ceil(startup_timeout_sec / STARTUP_PERIOD_SEC))
+            "/readyz", STARTUP_PERIOD_SEC, 1, max(1, math.ceil(budget / STARTUP_PERIOD_SEC))
         ),
     }
 
@@ -234,6 +246,7 @@ def pod_spec(
     startup_timeout_sec: int,
     graceful_shutdown_sec: float,
     assets: PodAssets | None = None,
+    health: HealthPolicy | None = None,
 ) -> dict[str, Any]:
     """The pod of one chainlet (see the module docstring)."""
     mounts: list[dict[str, Any]] = [
@@ -266,7 +279,7 @@ def pod_spec(
         "resources": resources(compute),
         "security_context": container_security(),
         "volume_mounts": mounts,
-        **probes(startup_timeout_sec),
+        **probes(startup_timeout_sec, health),
     }
     spec: dict[str, Any] = {
         "containers": [container],

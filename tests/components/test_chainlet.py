@@ -7,6 +7,7 @@ import pathlib
 import re
 from typing import Any
 
+import kubernetes_validate
 import pytest
 
 from infra_chains.components.settings import StackSettings
@@ -215,3 +216,44 @@ def test_only_the_chains_pods_reach_a_chainlet_but_anyone_the_entrypoint(tmp_pat
         {"podSelector": {"matchLabels": {"app.kubernetes.io/part-of": "text-pipeline"}}}]}]
     entry = rendered.manifest("NetworkPolicy", "text-pipeline-text-pipeline")["spec"]
     assert "from" not in entry["ingress"][0]
+
+
+HEALTH_CHAIN = """
+import infra_chains as chains
+
+
+@chains.mark_entrypoint
+class Patient(chains.ChainletBase):
+    remote_config = chains.RemoteConfig(options=chains.ChainletOptions(health_checks={
+        "restart_check_delay_seconds": 20, "restart_threshold_seconds": 30,
+        "stop_traffic_threshold_seconds": 10, "startup_threshold_seconds": 1800}))
+
+    async def run_remote(self, text: str) -> str:
+        return text
+"""
+
+
+def test_health_checks_set_the_probes(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "patient.py"
+    path.write_text(HEALTH_CHAIN)
+    rendered = render(path, settings=DEV, context_root=tmp_path / "contexts")
+    (deployment,) = rendered.of_kind("Deployment")
+    kubernetes_validate.validate(deployment, "1.33.0", strict=True)
+    (container,) = _containers(deployment)
+    liveness, readiness, startup = (container[k] for k in ("livenessProbe", "readinessProbe", "startupProbe"))
+    assert (liveness["periodSeconds"], liveness["failureThreshold"], liveness["initialDelaySeconds"]) == (1, 30, 20)
+    assert (readiness["periodSeconds"], readiness["failureThreshold"]) == (2, 5)
+    assert startup["periodSeconds"] * startup["failureThreshold"] == 1800  # beyond the stack's 600 s
+    assert _contract(rendered, deployment)["liveness_budget_sec"] == 30.0
+    # The rollout waits for the longer startup too.
+    assert deployment["spec"]["progressDeadlineSeconds"] > 1800
+
+
+def test_unset_health_checks_keep_the_default_probes(rendered: RenderedChain) -> None:
+    for deployment in rendered.of_kind("Deployment"):
+        (container,) = _containers(deployment)
+        liveness, readiness = container["livenessProbe"], container["readinessProbe"]
+        assert (liveness["periodSeconds"], liveness["timeoutSeconds"], liveness["failureThreshold"]) == (1, 1, 3)
+        assert "initialDelaySeconds" not in liveness
+        assert (readiness["periodSeconds"], readiness["timeoutSeconds"], readiness["failureThreshold"]) == (2, 1, 1)
+        assert _contract(rendered, deployment)["liveness_budget_sec"] == 3.0
