@@ -108,6 +108,12 @@ class RuntimeContract(pydantic.BaseModel):
         "`/healthz` echo it in `x-infra-chains-instance`, so a probe never counts another program "
         "on the port as this chainlet.",
     )
+    liveness_budget_sec: float | None = pydantic.Field(
+        default=None, gt=0,
+        description="About how long this process's event loop may leave `/healthz` unanswered "
+        "before the target restarts it (from the chainlet's `health_checks`); None: not known. "
+        "The runtime names it when warning of a blocking call on the event loop.",
+    )
     listen_fd: int | None = pydantic.Field(
         default=None, ge=0,
         description="An inherited, already listening socket to serve traffic on instead of binding "

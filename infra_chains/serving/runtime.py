@@ -149,6 +149,7 @@ def build_init_kwargs(
         kwargs[dependency.arg_name] = make_chainlet_stub(
             dep_definition, descriptor, caller_is_async=definition.endpoint.is_async,
             caller=definition.name, chain_token=chain_token,
+            liveness_budget_sec=contract.liveness_budget_sec,
         )
     if definition.context_arg is not None:
         kwargs[definition.context_arg] = context

@@ -6,9 +6,13 @@ with ``def run_remote`` gets a blocking ``def run_remote`` stub, one with ``asyn
 an ``async def`` stub, whoever calls it. A blocking stub called from an ``async def run_remote``
 blocks the caller's event loop (its other requests, its health checks) for the call's duration,
 exactly as in truss-chains; give the *dependency* ``async def run_remote`` for a call that does not
-block. A loop blocked longer than the target's liveness probe allows (``probe.LIVENESS``: three
-missed one-second ``/healthz`` probes) gets the calling chainlet restarted as hung. Blocking stubs use the thread-safe stdlib transport (`transport.default_sync`), which needs
-no event loop, so they work from any thread, the loop's own included. A stub to a streaming
+block. A loop blocked longer than the target's liveness check allows (by default three missed
+one-second ``/healthz`` probes, ``probe.LIVENESS``; the caller's
+``ChainletOptions.health_checks.restart_threshold_seconds`` raises it) gets the calling chainlet
+restarted as hung; the first such call of each stub logs a warning saying so (the contract's
+``liveness_budget_sec`` gives the number). Blocking stubs use the thread-safe stdlib transport
+(`transport.default_sync`), which needs no event loop, so they work from any thread, the loop's
+own included. A stub to a streaming
 dependency returns its stream, to be read from an ``async def`` caller. `StubBase` is the public
 base for stubs to plain HTTP models.
 
@@ -24,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import enum
+import logging
 import random
 import threading
 import time
@@ -45,6 +50,8 @@ from infra_chains.serving.endpoint import EndpointCodec
 
 if TYPE_CHECKING:
     from typing import Self
+
+logger = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = frozenset({502, 503, 504})
 #: Header carrying the per-chain token from a stub to a chainlet of its own chain.
@@ -173,9 +180,11 @@ class _Caller:
         sync_transport: transport.SyncTransport | None = None,
         backoff: Backoff = Backoff(),
         accept: str | None = None,
+        liveness_budget_sec: float | None = None,
     ) -> None:
         """``accept``: the Accept header, when it differs from the request's content type (a
-        streaming dependency's frames, `streams.STREAM_CONTENT_TYPE`)."""
+        streaming dependency's frames, `streams.STREAM_CONTENT_TYPE`); ``liveness_budget_sec``:
+        the caller's (the contract's), named by `warn_blocking`."""
         self.name = name
         self.url = url
         self.options = options
@@ -184,6 +193,9 @@ class _Caller:
         self._async_transport = async_transport
         self._sync_transport = sync_transport
         self._backoff = backoff
+        self.liveness_budget_sec = liveness_budget_sec
+        #: A blocking call on an event loop's thread was warned about (once per stub).
+        self.warned_blocking = False
         content_type = codec.content_type(binary)
         self._headers = {"Content-Type": content_type, "Accept": accept or content_type}
         if api_key:
@@ -194,6 +206,19 @@ class _Caller:
         #: One semaphore per event loop; a sync caller running ``asyncio.run(stub.run_remote())``
         #: per call makes a loop each time, so closed loops' entries are dropped.
         self._async_limits: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+
+    def warn_blocking(self) -> None:
+        """Say, once, that this blocking stub runs on the caller's event loop, and what it costs."""
+        self.warned_blocking = True
+        limit = (f"a call longer than {self.liveness_budget_sec:g} s gets it restarted" if
+                 self.liveness_budget_sec is not None else "a long call gets it restarted")
+        logger.warning(
+            "%s calls %s (def run_remote) from async code: each call blocks this chainlet's event "
+            "loop, and %s by its liveness check; make %s.run_remote async, or raise "
+            "RemoteConfig(options=ChainletOptions(health_checks=HealthChecks("
+            "restart_threshold_seconds=...)))",
+            self.caller or "This chainlet", self.name, limit, self.name,
+        )
 
     def _request_headers(self) -> dict[str, str]:
         rid = request_id.current()
@@ -319,6 +344,7 @@ def make_chainlet_stub(
     chain_token: str | None = None,
     async_transport: transport.AsyncTransport | None = None,
     sync_transport: transport.SyncTransport | None = None,
+    liveness_budget_sec: float | None = None,
 ) -> ChainletStub:
     """A stub whose ``run_remote`` calls ``dependency`` at ``descriptor.predict_url``.
 
@@ -327,7 +353,8 @@ def make_chainlet_stub(
     dependency, whose stream a sync caller cannot read (it gets a clear error). It uses the binary
     codec when the descriptor's options ask for it or the endpoint has ``bytes``/numpy types.
     ``caller`` (the calling chainlet's name) appears in error messages; ``chain_token`` (the
-    chain's shared token) is sent so the dependency accepts the call.
+    chain's shared token) is sent so the dependency accepts the call. A blocking stub's first
+    call on an event loop's thread logs a warning naming ``liveness_budget_sec`` (the caller's).
     """
     streaming = dependency.endpoint.stream_item is not None
     is_async = caller_is_async if streaming else dependency.endpoint.is_async
@@ -343,6 +370,7 @@ def make_chainlet_stub(
         dependency.name, descriptor.predict_url, descriptor.options, binary=binary, api_key=api_key,
         chain_token=chain_token, caller=caller, async_transport=async_transport, sync_transport=sync_transport,
         accept=streams.STREAM_CONTENT_TYPE if endpoint.stream_item is not None else None,
+        liveness_budget_sec=liveness_budget_sec,
     )
     return stub_cls(call, endpoint)
 
@@ -367,6 +395,9 @@ def _stub_class(name: str, endpoint: EndpointCodec, is_async: bool) -> type[Chai
     else:
         def run_remote(self: ChainletStub, *args: Any, **kwargs: Any) -> Any:
             caller = self._caller
+            # Cheap: after the warning, one attribute; before it, one C call per call.
+            if not caller.warned_blocking and asyncio._get_running_loop() is not None:
+                caller.warn_blocking()
             body = endpoint.dump_arguments(bind(*args, **kwargs).arguments, caller.binary)
             return _decode(self, caller.call_sync(body))
 

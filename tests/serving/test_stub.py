@@ -106,6 +106,39 @@ def test_stub_flavour_follows_the_dependency(server: FakeServer, text_chain: typ
     assert run_async(async_caller()).text == "A"
 
 
+def test_a_blocking_stub_on_an_event_loop_warns_once_naming_the_liveness_budget(
+    server: FakeServer, text_chain: types.ModuleType, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.result = {"text": "A", "hops": [], "request_ids": []}
+    descriptor = ServiceDescriptor(name="Leaf", predict_url=f"{server.url}/result")
+
+    def stub_of(budget: float | None) -> Any:
+        return make_chainlet_stub(definition_of(text_chain.Leaf), descriptor, caller_is_async=True,
+                                  caller="Entry", liveness_budget_sec=budget)
+
+    async def three_calls(stub: Any) -> None:
+        for _ in range(3):
+            stub.run_remote(item=text_chain.Item(text="y"))
+
+    stub = stub_of(3.0)
+    caplog.set_level("WARNING", logger="infra_chains.serving.stub")
+    stub.run_remote(item=text_chain.Item(text="y"))  # off any loop (a sync caller): no warning
+    assert not caplog.records
+    run_async(three_calls(stub))
+    run_async(three_calls(stub))
+    (record,) = caplog.records  # once per stub, not per call
+    assert record.getMessage() == (
+        "Entry calls Leaf (def run_remote) from async code: each call blocks this chainlet's event "
+        "loop, and a call longer than 3 s gets it restarted by its liveness check; make "
+        "Leaf.run_remote async, or raise RemoteConfig(options=ChainletOptions(health_checks="
+        "HealthChecks(restart_threshold_seconds=...)))")
+
+    caplog.clear()
+    run_async(three_calls(stub_of(None)))  # another stub warns again; no budget: no number
+    (record,) = caplog.records
+    assert "and a long call gets it restarted by its liveness check" in record.getMessage()
+
+
 def test_stub_sends_given_arguments_by_name(server: FakeServer, text_chain: types.ModuleType) -> None:
     server.result = {"text": "A", "hops": [], "request_ids": []}
     descriptor = ServiceDescriptor(name="Leaf", predict_url=f"{server.url}/result")
