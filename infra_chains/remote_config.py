@@ -249,10 +249,13 @@ class Compute(ConfigModel):
 class HealthChecks(ConfigModel):
     """When an unhealthy replica (``is_healthy()`` false, or no answer) loses traffic or restarts.
 
-    truss-chains' ``truss_config.HealthChecks``, accepted so ported code runs, and kept in the
-    plan's deployment part. The targets do not apply these thresholds yet: each uses its own
-    (a replica whose ``/readyz``, i.e. ``is_healthy()``, fails gets no traffic at once; a process
-    that exits or stops answering ``/healthz`` is restarted; see docs/architecture.md).
+    truss-chains' ``truss_config.HealthChecks``, kept in the plan's deployment part and applied
+    by every target through `infra_chains.serving.health.health_policy` (local supervisor,
+    Docker ``HEALTHCHECK``, Kubernetes probes; see docs/architecture.md). Unset, each target
+    keeps its own numbers: a process that stops answering ``/healthz`` for ~3 s is restarted.
+    ``stop_traffic_threshold_seconds`` only matters where traffic follows readiness after start
+    (Kubernetes). ``restart_threshold_seconds`` is what lets an ``async def run_remote`` block
+    on a sync dependency's stub for longer.
 
     Args:
         restart_check_delay_seconds: Delay before restart checks begin.
