@@ -102,9 +102,10 @@ def contract(
 
 def fingerprint(
     key: bytes, image_id: str, contract_: RuntimeContract, secrets: Mapping[str, str], token: str,
-    owner: tuple[int, int],
+    owner: tuple[int, int], healthcheck_: Healthcheck | None = None,
 ) -> str:
-    """What decides whether a running container is replaced: its image, contract and secrets.
+    """What decides whether a running container is replaced: its image, contract, secrets and
+    health check numbers (`healthcheck`; None, the image's, leaves the fingerprint as it was).
 
     Keyed (HMAC), so the label it is stored in reveals nothing about a secret's value.
     """
@@ -114,6 +115,8 @@ def fingerprint(
     digest.update(f"\0token\0{token}\0owner\0{owner[0]}:{owner[1]}".encode())
     for name in sorted(secrets):
         digest.update(f"\0{name}\0{secrets[name]}".encode())
+    if healthcheck_ is not None:
+        digest.update(f"\0healthcheck\0{healthcheck_.model_dump_json()}".encode())
     return digest.hexdigest()[:32]
 
 

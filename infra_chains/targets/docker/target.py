@@ -172,7 +172,8 @@ class DockerTarget(Target):
             owner = engine.image_user(image_ref)
             chainlet_values = {k: values[k] for k in spec.secret_keys}
             contract = names.contract(plan, spec, labels, entrypoint_port=entry_port)
-            fingerprint = names.fingerprint(key, image_id, contract, chainlet_values, token, owner)
+            fingerprint = names.fingerprint(key, image_id, contract, chainlet_values, token, owner,
+                                            names.healthcheck(spec.deployment.health_checks))
             run_dir = chain_dir.write_run_dir(spec.name, token, chainlet_values, owner)
             keep_dirs.add(run_dir)
             old = existing.pop(spec.name, None)

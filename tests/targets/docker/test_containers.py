@@ -133,6 +133,8 @@ def test_fingerprint_follows_image_contract_and_secrets(plan: ChainPlan) -> None
     assert fp(image_id="sha256:b") != base
     assert fp(secrets={"api_token": "v2"}) != base
     assert fp(contract_=contract.model_copy(update={"user_env": {"a": "b"}})) != base
+    assert fp(healthcheck_=None) == base  # unset health checks: fingerprints as before
+    assert fp(healthcheck_=names.healthcheck(HealthChecks(restart_threshold_seconds=30))) != base
     assert "v1" not in base
 
 
