@@ -12,9 +12,8 @@ one-second ``/healthz`` probes, ``probe.LIVENESS``; the caller's
 restarted as hung; the first such call of each stub logs a warning saying so (the contract's
 ``liveness_budget_sec`` gives the number). Blocking stubs use the thread-safe stdlib transport
 (`transport.default_sync`), which needs no event loop, so they work from any thread, the loop's
-own included. A stub to a streaming
-dependency returns its stream, to be read from an ``async def`` caller. `StubBase` is the public
-base for stubs to plain HTTP models.
+own included. A stub to a streaming dependency returns its stream, to be read from an ``async
+def`` caller. `StubBase` is the public base for stubs to plain HTTP models.
 
 Every call goes through one `_Caller`: codec headers, ``X-Request-ID``, the chain token, the
 per-stub concurrency limit, the per-attempt timeout, error decoding, and retries as one

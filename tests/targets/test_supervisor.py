@@ -377,7 +377,8 @@ class Patient(chains.ChainletBase):
 def test_restart_threshold_lets_an_async_caller_block_on_a_sync_dependency(
     tmp_path: pathlib.Path, state_root: pathlib.Path, local_target: LocalTarget, restart_threshold: int | None
 ) -> None:
-    checks = {} if restart_threshold is None else {"restart_threshold_seconds": restart_threshold}
+    checks = {} if restart_threshold is None else {"restart_threshold_seconds": restart_threshold,
+                                                   "startup_threshold_seconds": 120}
     source = PATIENT_CHAIN.replace("HEALTH_CHECKS", repr(checks))
     service = push(local_target, write_chain(tmp_path, source), "patient")
     before = chainlet(local_target, "patient", "Patient")
@@ -404,3 +405,6 @@ def test_restart_threshold_lets_an_async_caller_block_on_a_sync_dependency(
         log = (state_root / "chains" / "patient" / "logs" / "Patient.log").read_text()
         assert "Patient calls Slow (def run_remote) from async code" in log
         assert "a call longer than 30 s gets it restarted" in log
+        # startup_threshold_seconds lengthened push's ready timeout (30 s) for the supervisor.
+        desired = json.loads((state_root / "chains" / "patient" / "desired.json").read_text())
+        assert desired["ready_timeout_sec"] == 120

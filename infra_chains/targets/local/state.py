@@ -57,8 +57,8 @@ class DesiredChainlet(_Model):
     port: int
     contract_file: str
     log_file: str
-    #: The chainlet's ``ChainletOptions.health_checks``: the supervisor derives its liveness
-    #: and ready timeout from them (`serving.health.health_policy`).
+    #: The chainlet's ``ChainletOptions.health_checks``: the supervisor derives its liveness from
+    #: them (`serving.health.health_policy`); push lengthens ``ready_timeout_sec`` by them.
     health_checks: HealthChecks = HealthChecks()
 
 

@@ -15,8 +15,9 @@ serving; only this process writes ``state.json``. The mechanisms are the chain's
   and the chainlet is ``failed`` with the reason (push rolls back).
 - **Liveness**: a ready incarnation whose ``/healthz`` misses `probe.LIVENESS` probes (hung,
   SIGSTOPped) is killed and restarted; the chainlet's ``health_checks`` raise the number of
-  misses and delay the first probe (`serving.health.health_policy`). A crash restarts with exponential backoff, reset after a
-  healthy period; a clean exit (code 0) restarts at once and is not a crash.
+  misses and delay the first probe (`serving.health.health_policy`). A crash restarts with
+  exponential backoff, reset after a healthy period; a clean exit (code 0) restarts at once and
+  is not a crash.
 - **Chainlets are forked** from a fork server it starts (`targets.local.forkserver`), which has the
   runtime imported: they start sooner and share those pages. The supervisor is a child subreaper,
   so forked chainlets are still its children (it reaps them and sees their exit codes). If the
