@@ -411,17 +411,28 @@ class HttptoolsTransport(AsyncTransport):
         """The running loop's pools (for tests and diagnostics)."""
         return list(self._pools.get(asyncio.get_running_loop(), {}).values())
 
+    def _https_transport(self) -> AiohttpTransport:
+        """https (and anything else not plain http) goes through aiohttp, made on first use."""
+        if self._https is None:
+            self._https = AiohttpTransport(self._idle_sec)
+        return self._https
+
+    async def _connection(self, target: tuple[str, int, bytes], body: bytes,
+                          headers: Mapping[str, str], timeout: float) -> tuple[_Pool, _Connection, bytes, float]:
+        """A pooled (or new) connection to ``target`` with the request head and its deadline; the
+        head is made first, so a header that would inject another is refused before connecting."""
+        host, port, request_line = target
+        head = _head(request_line, body, headers)
+        pool = self._pool(host, port)
+        deadline = pool.loop.time() + timeout
+        connection = pool.take() or await pool.connect(deadline)
+        return pool, connection, head, deadline
+
     async def post(self, url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> RawResponse:
         target = _http_target(url)
         if target is None:
-            if self._https is None:
-                self._https = AiohttpTransport(self._idle_sec)
-            return await self._https.post(url, body, headers, timeout)
-        host, port, request_line = target
-        pool = self._pool(host, port)
-        deadline = pool.loop.time() + timeout
-        head = _head(request_line, body, headers)
-        connection = pool.take() or await pool.connect(deadline)
+            return await self._https_transport().post(url, body, headers, timeout)
+        pool, connection, head, deadline = await self._connection(target, body, headers, timeout)
         try:
             response = await connection.request(head, body, deadline)
         except AttemptTimeout:
@@ -434,14 +445,8 @@ class HttptoolsTransport(AsyncTransport):
                           timeout: float) -> RawResponse | BodyStream:
         target = _http_target(url)
         if target is None:
-            if self._https is None:
-                self._https = AiohttpTransport(self._idle_sec)
-            return await self._https.post_stream(url, body, headers, timeout)
-        host, port, request_line = target
-        pool = self._pool(host, port)
-        deadline = pool.loop.time() + timeout
-        head = _head(request_line, body, headers)
-        connection = pool.take() or await pool.connect(deadline)
+            return await self._https_transport().post_stream(url, body, headers, timeout)
+        pool, connection, head, deadline = await self._connection(target, body, headers, timeout)
         try:
             response = await connection.request_stream(head, body, deadline)
         except AttemptTimeout:
@@ -451,7 +456,7 @@ class HttptoolsTransport(AsyncTransport):
             pool.give_back(connection)
             raise
         if isinstance(response, RawResponse):
-            pool.give_back(connection)
+            pool.give_back(connection)  # a stream gives its connection back when it ends
         return response
 
     async def aclose(self) -> None:
