@@ -46,3 +46,10 @@ def parse_assignments(items: list[str], option: str) -> dict[str, str]:
             raise ChainsUsageError(f"{option} expects KEY=VALUE, got {key!r} without '=VALUE'.")
         values[key] = value
     return values
+
+
+def secret_values(secrets_file: pathlib.Path | None, secrets: list[str]) -> dict[str, str]:
+    """The secret values of ``--secrets-file`` and ``--secret K=V`` (the latter win)."""
+    values = parse_env_file(secrets_file) if secrets_file else {}
+    values.update(parse_assignments(secrets, "--secret"))
+    return values

@@ -15,7 +15,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from infra_chains import deploy
-from infra_chains.cli.assignments import SECRETS_HINT, parse_assignments, parse_env_file
+from infra_chains.cli import options
+from infra_chains.cli.assignments import SECRETS_HINT, parse_assignments, secret_values
 from infra_chains.cli.console import err_console, out_console
 from infra_chains.framework.loading import load_entrypoint
 from infra_chains.targets.registry import get_target
@@ -46,21 +47,20 @@ def preview_table(result: ChainPreview) -> Table:
 
 
 def preview(
-    file: pathlib.Path = typer.Argument(..., help="The chain's source file.", show_default=False),
+    file: pathlib.Path = options.CHAIN_FILE,
     stack: str = typer.Option("dev", "--stack", "-s", help="The Pulumi stack (environment)."),
-    entrypoint: str | None = typer.Option(None, "--entrypoint", "-e", help="Entrypoint class, if the file marks none."),
-    name: str | None = typer.Option(None, "--name", "-n", help="Chain name (default: from the entrypoint)."),
-    user_env: list[str] = typer.Option([], "--user-env", help="K=V given to chainlets as context.user_env; repeatable."),
-    secret: list[str] = typer.Option([], "--secret", help="K=V secret value; repeatable (visible in `ps`: prefer --secrets-file)."),
-    secrets_file: pathlib.Path | None = typer.Option(None, "--secrets-file", help="A .env file of secret values."),
+    entrypoint: str | None = options.ENTRYPOINT,
+    name: str | None = options.CHAIN_NAME,
+    user_env: list[str] = options.USER_ENV,
+    secret: list[str] = options.SECRET,
+    secrets_file: pathlib.Path | None = options.SECRETS_FILE,
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
     """Show what `push --target kubernetes --stack STACK` would change, chainlet by chainlet."""
     from infra_chains.targets.kubernetes import KubernetesTarget
 
     entry = load_entrypoint(file, entrypoint)
-    provided = parse_env_file(secrets_file) if secrets_file else {}
-    provided.update(parse_assignments(secret, "--secret"))
+    provided = secret_values(secrets_file, secret)
     plan = deploy.plan_chain(entry, name, parse_assignments(user_env, "--user-env"), environment=stack)
     target = get_target("kubernetes", stack=stack)
     assert isinstance(target, KubernetesTarget)  # the registry's kubernetes entry

@@ -16,7 +16,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from infra_chains import deploy
-from infra_chains.cli.assignments import SECRETS_HINT, parse_assignments, parse_env_file
+from infra_chains.cli import options
+from infra_chains.cli.assignments import SECRETS_HINT, parse_assignments, secret_values
 from infra_chains.cli.console import err_console, out_console
 from infra_chains.cli.examples import example_arguments
 from infra_chains.framework.chainlet import definition_of
@@ -70,18 +71,18 @@ class MessageLog:
 
 
 def push(
-    file: pathlib.Path = typer.Argument(..., help="The chain's source file.", show_default=False),
-    entrypoint: str | None = typer.Option(None, "--entrypoint", "-e", help="Entrypoint class, if the file marks none."),
-    name: str | None = typer.Option(None, "--name", "-n", help="Chain name (default: from the entrypoint)."),
-    target: str = typer.Option("local", "--target", "-t", help="local | docker | kubernetes."),
-    stack: str | None = typer.Option(None, "--stack", "-s", help="Stack (environment) of the kubernetes target, e.g. dev.", show_default=False),
-    environment: str | None = typer.Option(None, "--environment", help="Environment (stack) to deploy to, e.g. dev; chainlets see it as context.environment.", show_default=False),
-    user_env: list[str] = typer.Option([], "--user-env", help="K=V given to chainlets as context.user_env; repeatable."),
-    secret: list[str] = typer.Option([], "--secret", help="K=V secret value; repeatable (visible in `ps`: prefer --secrets-file)."),
-    secrets_file: pathlib.Path | None = typer.Option(None, "--secrets-file", help="A .env file of secret values."),
+    file: pathlib.Path = options.CHAIN_FILE,
+    entrypoint: str | None = options.ENTRYPOINT,
+    name: str | None = options.CHAIN_NAME,
+    target: str = options.TARGET,
+    stack: str | None = options.STACK,
+    environment: str | None = options.ENVIRONMENT,
+    user_env: list[str] = options.USER_ENV,
+    secret: list[str] = options.SECRET,
+    secrets_file: pathlib.Path | None = options.SECRETS_FILE,
     dry_run: bool = typer.Option(False, "--dry-run", help="Write the plan and build contexts; start nothing."),
     out: pathlib.Path = typer.Option(deploy.GENERATED_DIR, "--out", help="Where --dry-run writes."),
-    timeout: float = typer.Option(60.0, "--timeout", help="Seconds each chainlet may take to become ready."),
+    timeout: float = options.READY_TIMEOUT,
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Print every progress message (e.g. the docker build log)."),
 ) -> None:
     """Deploy the chain in FILE; re-pushing restarts only the chainlets that changed."""
@@ -91,8 +92,7 @@ def push(
     atexit.register(gc.freeze)
     entry = load_entrypoint(file, entrypoint)
     env_values = parse_assignments(user_env, "--user-env")
-    provided = parse_env_file(secrets_file) if secrets_file else {}
-    provided.update(parse_assignments(secret, "--secret"))
+    provided = secret_values(secrets_file, secret)
     if dry_run:
         deploy.push(entry, name, user_env=env_values, only_generate_trusses=True,
                     environment=environment, generated_dir=out)

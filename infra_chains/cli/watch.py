@@ -14,7 +14,8 @@ import typer
 from rich.live import Live
 from rich.markup import escape
 
-from infra_chains.cli.assignments import SECRETS_HINT, parse_assignments, parse_env_file
+from infra_chains.cli import options
+from infra_chains.cli.assignments import SECRETS_HINT, parse_assignments, secret_values
 from infra_chains.cli.console import err_console, out_console
 from infra_chains.cli.push import progress_table
 from infra_chains.targets.base import ChainletProgress
@@ -22,24 +23,23 @@ from infra_chains.watch import ChainPusher, FileChange, PushOutcome, Watcher
 
 
 def watch(
-    file: pathlib.Path = typer.Argument(..., help="The chain's source file.", show_default=False),
-    entrypoint: str | None = typer.Option(None, "--entrypoint", "-e", help="Entrypoint class, if the file marks none."),
-    name: str | None = typer.Option(None, "--name", "-n", help="Chain name (default: from the entrypoint)."),
-    target: str = typer.Option("local", "--target", "-t", help="local | docker | kubernetes."),
-    stack: str | None = typer.Option(None, "--stack", "-s", help="Stack (environment) of the kubernetes target, e.g. dev.", show_default=False),
-    environment: str | None = typer.Option(None, "--environment", help="Environment (stack) to deploy to; chainlets see it as context.environment.", show_default=False),
-    user_env: list[str] = typer.Option([], "--user-env", help="K=V given to chainlets as context.user_env; repeatable."),
-    secret: list[str] = typer.Option([], "--secret", help="K=V secret value; repeatable (visible in `ps`: prefer --secrets-file)."),
-    secrets_file: pathlib.Path | None = typer.Option(None, "--secrets-file", help="A .env file of secret values."),
-    timeout: float = typer.Option(60.0, "--timeout", help="Seconds each chainlet may take to become ready."),
+    file: pathlib.Path = options.CHAIN_FILE,
+    entrypoint: str | None = options.ENTRYPOINT,
+    name: str | None = options.CHAIN_NAME,
+    target: str = options.TARGET,
+    stack: str | None = options.STACK,
+    environment: str | None = options.ENVIRONMENT,
+    user_env: list[str] = options.USER_ENV,
+    secret: list[str] = options.SECRET,
+    secrets_file: pathlib.Path | None = options.SECRETS_FILE,
+    timeout: float = options.READY_TIMEOUT,
     interval: float = typer.Option(0.5, "--interval", help="Seconds between two looks at the files."),
     debounce: float = typer.Option(0.3, "--debounce", help="Seconds without a further save before pushing (editors save in bursts)."),
     max_pushes: int | None = typer.Option(None, "--max-pushes", hidden=True, help="Stop after this many re-pushes (for tests)."),
 ) -> None:
     """Push the chain in FILE, then re-push it on every save: only the chainlets whose code or
     config changed restart. Ctrl-C stops watching; the chain keeps running."""
-    provided = parse_env_file(secrets_file) if secrets_file else {}
-    provided.update(parse_assignments(secret, "--secret"))
+    provided = secret_values(secrets_file, secret)
     pusher = ChainPusher(
         file, entrypoint=entrypoint, chain_name=name, target=target, stack=stack,
         environment=environment, user_env=parse_assignments(user_env, "--user-env"),

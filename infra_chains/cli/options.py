@@ -1,0 +1,19 @@
+"""Options the chain commands (`push`, `watch`, `preview`) share: one declaration each, so their
+names, short forms and help never drift apart between commands."""
+
+from __future__ import annotations
+
+import pathlib
+
+import typer
+
+CHAIN_FILE: pathlib.Path = typer.Argument(..., help="The chain's source file.", show_default=False)
+ENTRYPOINT: str | None = typer.Option(None, "--entrypoint", "-e", help="Entrypoint class, if the file marks none.")
+CHAIN_NAME: str | None = typer.Option(None, "--name", "-n", help="Chain name (default: from the entrypoint).")
+TARGET: str = typer.Option("local", "--target", "-t", help="local | docker | kubernetes.")
+STACK: str | None = typer.Option(None, "--stack", "-s", help="Stack (environment) of the kubernetes target, e.g. dev.", show_default=False)
+ENVIRONMENT: str | None = typer.Option(None, "--environment", help="Environment (stack) to deploy to, e.g. dev; chainlets see it as context.environment.", show_default=False)
+USER_ENV: list[str] = typer.Option([], "--user-env", help="K=V given to chainlets as context.user_env; repeatable.")
+SECRET: list[str] = typer.Option([], "--secret", help="K=V secret value; repeatable (visible in `ps`: prefer --secrets-file).")
+SECRETS_FILE: pathlib.Path | None = typer.Option(None, "--secrets-file", help="A .env file of secret values.")
+READY_TIMEOUT: float = typer.Option(60.0, "--timeout", help="Seconds each chainlet may take to become ready.")
