@@ -74,6 +74,9 @@ def program_from_config(
     chain_file = resolve_chain_file(root, cfg.get(CHAIN_FILE_KEY))
     entrypoint = cfg.get(ENTRYPOINT_KEY)
     settings = StackSettings.from_pulumi_config(cfg)
+    if settings.render_yaml_to_directory:  # stack files are shared: relative to the project
+        rendered = root / settings.render_yaml_to_directory
+        settings = settings.model_copy(update={"render_yaml_to_directory": str(rendered)})
     try:
         entry = load_entrypoint(chain_file, entrypoint)
     except ChainsUsageError as exc:
@@ -117,9 +120,17 @@ def create_chain(
             "Give each as a secret config value of the stack: pulumi config set --secret KEY "
             "(with no value on the command line it is read from stdin, out of `ps` and history).",
         )
+    opts = None
+    if settings.render_yaml_to_directory:  # every Kubernetes object below goes to files instead
+        import pulumi_kubernetes as k8s
+
+        renderer = k8s.Provider(f"{plan.chain_name}-render-yaml",
+                                render_yaml_to_directory=settings.render_yaml_to_directory)
+        opts = pulumi.ResourceOptions(providers=[renderer])
     chain = Chain(
         plan.chain_name,
         ChainArgs(plan=plan, settings=settings, secrets=dict(secret_values), context_root=context_root),
+        opts=opts,
     )
     pulumi.export("chain_name", plan.chain_name)
     pulumi.export("entrypoint_url", chain.entrypoint_url)

@@ -32,7 +32,7 @@ Exposure = Literal["cluster-ip", "load-balancer", "ingress"]
 #: numbers, booleans and objects from the stack file to the program that way).
 _TEXT_FIELDS = frozenset(
     {"namespace", "registry", "environment", "exposure", "ingress_host", "ingress_class", "storage_class",
-     "assets_storage_class", "assets_volume_size", "assets_access_mode"}
+     "assets_storage_class", "assets_volume_size", "assets_access_mode", "render_yaml_to_directory"}
 )
 
 
@@ -99,6 +99,10 @@ class StackSettings(_ConfigModel):
     build_images: bool = True
     #: How long a pod may take to become ready (model loads) before the rollout fails.
     startup_timeout_sec: int = pydantic.Field(default=600, ge=1)
+    #: Write the Kubernetes objects as YAML files here instead of applying them to a cluster
+    #: (pulumi-kubernetes' ``renderYamlToDirectory``; relative to the project root): for a
+    #: GitOps repository that another tool applies, or to check a stack with no cluster at hand.
+    render_yaml_to_directory: str | None = None
 
     @pydantic.field_validator("replicas")
     @classmethod

@@ -52,6 +52,7 @@ class Recorder(pulumi.runtime.Mocks):
 
     def __init__(self) -> None:
         self.resources: list[tuple[str, str, dict[str, Any]]] = []
+        self.providers: dict[str, str | None] = {}  # resource name -> its provider reference
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         state = dict(args.inputs)
@@ -62,6 +63,7 @@ class Recorder(pulumi.runtime.Mocks):
         if args.typ == "docker:index/image:Image":
             state["repoDigest"] = f"{state.get('imageName', args.name)}@sha256:{'ab' * 32}"
         self.resources.append((args.typ, args.name, state))
+        self.providers[args.name] = args.provider
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
@@ -195,3 +197,25 @@ def test_unknown_entrypoint_names_the_chainlets_there(mocks: Recorder, tmp_path:
     config[f"{PROJECT}:entrypoint"] = "Nope"
     with pytest.raises(ConfigError, match=r"infra-chains:entrypoint is 'Nope'(.|\n)*Chunker"):
         run(mocks, "dev", config, secret_keys, tmp_path)
+
+
+def test_render_yaml_to_directory_sends_every_kubernetes_object_to_a_rendering_provider(
+    mocks: Recorder, tmp_path: pathlib.Path
+) -> None:
+    config, secret_keys = stack_config("dev", {"pipeline_token": TOKEN})
+    config[f"{PROJECT}:renderYamlToDirectory"] = "rendered/dev"  # relative to the project root
+    run(mocks, "dev", config, secret_keys, tmp_path)
+
+    providers = {name: state for typ, name, state in mocks.resources if typ == "pulumi:providers:kubernetes"}
+    assert [state["renderYamlToDirectory"] for state in providers.values()] == [str(ROOT / "rendered" / "dev")]
+    (renderer,) = providers
+    objects = [name for typ, name, _ in mocks.resources if typ.startswith("kubernetes:")]
+    assert len(objects) >= 9  # three chainlets' Deployments, Services, ConfigMaps...
+    for name in objects:
+        assert (mocks.providers[name] or "").endswith(f"pulumi:providers:kubernetes::{renderer}::{renderer}-id"), name
+
+
+def test_without_render_directory_objects_use_the_default_provider(mocks: Recorder, tmp_path: pathlib.Path) -> None:
+    config, secret_keys = stack_config("dev", {"pipeline_token": TOKEN})
+    run(mocks, "dev", config, secret_keys, tmp_path)
+    assert not [typ for typ, _, _ in mocks.resources if typ.startswith("pulumi:providers:")]

@@ -60,11 +60,13 @@ def test_every_key_read_in_camel_case(stack_config: None) -> None:
         "exposure": "ingress", "ingressHost": "a.example.com", "ingressClass": "nginx",
         "gpuNodeSelectors": {"L4": {"pool": "l4"}}, "storageClass": "fast",
         "buildImages": False, "startupTimeoutSec": 900, "environment": "blue",
+        "renderYamlToDirectory": "rendered/blue",  # text as written, not JSON
     })
     assert got.replicas == {"Entry": 3} and got.user_env == {"mode": "prod"}
     assert got.autoscaling["Mid"] == AutoscalingSettings(min_replicas=2, max_replicas=5)
     assert (got.exposure, got.ingress_host, got.build_images, got.environment) == ("ingress", "a.example.com", False, "blue")
     assert got.startup_timeout_sec == 900 and got.gpu_node_selectors == {"L4": {"pool": "l4"}}
+    assert got.render_yaml_to_directory == "rendered/blue"
 
 
 def test_invalid_values_are_all_named_with_key_and_value(stack_config: None) -> None:
