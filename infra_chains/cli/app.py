@@ -16,6 +16,7 @@ from rich.markup import escape
 from infra_chains.cli import down, init, logs, preview, push, run, serve, status, watch
 from infra_chains.cli.console import err_console
 from infra_chains.errors import ChainsError, ChainsUsageError
+from infra_chains.framework.loading import NoEntrypointError
 
 app = typer.Typer(
     name="infra-chains",
@@ -73,6 +74,14 @@ def _exit_types(name: str) -> tuple[type[BaseException], ...]:
     return tuple(found)
 
 
+def in_cli_terms(error: ChainsError) -> ChainsError:
+    """``error`` with the fix said in the CLI's words: library errors name arguments (the
+    library never speaks of options), and this is where the CLI puts its option names in."""
+    if isinstance(error, NoEntrypointError):
+        return error.with_hint("name it with --entrypoint")
+    return error
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: library errors become a short message and an exit code.
 
@@ -80,9 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     """
     try:
         result = app(args=argv, prog_name="infra-chains", standalone_mode=False)
-    except ChainsError as exc:
+    except ChainsError as error:
         if state.debug:
             err_console.print_exception()
+        exc = in_cli_terms(error)
         err_console.print(f"[bold red]Error:[/] {escape(str(exc))}", highlight=False)
         return 2 if isinstance(exc, ChainsUsageError) else 1
     except _click_exception_types() as exc:  # unknown option or command, bad value, ...

@@ -22,6 +22,10 @@ from infra_chains.framework.chainlet import (
 #: plans the edited classes (their signatures decide which dependents restart).
 _imported: dict[str, tuple[pathlib.Path, bytes]] = {}
 
+#: How a Python caller names the entrypoint of a file that marks none (`load_entrypoint`'s
+#: argument, the stack setting of the same name); the CLI names its option instead.
+ENTRYPOINT_HINT = "pass its class name as `entrypoint`"
+
 #: One part of a module path: importable by file name (``-`` is fine, ``.`` and spaces are not).
 MODULE_PART_RE = re.compile(r"^[\w-]+$")
 
@@ -61,6 +65,26 @@ def module_name(chain_file: pathlib.Path, workspace: pathlib.Path) -> str:
 
 def _suggest(part: str) -> str:
     return re.sub(r"[^\w-]+", "_", part).strip("_") or "chain"
+
+
+class NoEntrypointError(ChainsUsageError):
+    """A chain file with several chainlets marks none as its entrypoint.
+
+    ``chainlets`` are the file's chainlet class names. The message tells a Python caller to pass
+    ``entrypoint``; the CLI swaps in its option with `with_hint`.
+    """
+
+    def __init__(self, path: pathlib.Path, chainlets: list[str], hint: str = ENTRYPOINT_HINT) -> None:
+        self.path = path
+        self.chainlets = list(chainlets)
+        super().__init__(
+            f"{path} marks no entrypoint. Decorate one chainlet with @chains.mark_entrypoint, or "
+            f"{hint} (chainlets there: {', '.join(self.chainlets) or 'none'})."
+        )
+
+    def with_hint(self, hint: str) -> NoEntrypointError:
+        """The same error, naming the caller's own way to choose the entrypoint (a CLI option)."""
+        return NoEntrypointError(self.path, self.chainlets, hint)
 
 
 def load_entrypoint(chain_file: pathlib.Path | str, entrypoint: str | None = None) -> type[ChainletBase]:
@@ -122,11 +146,7 @@ def load_entrypoint(chain_file: pathlib.Path | str, entrypoint: str | None = Non
     if not chainlets:
         raise ChainsUsageError(_nothing_to_deploy(path, module))
     if not marked:
-        known = ", ".join(c.__name__ for c in chainlets) or "none"
-        raise ChainsUsageError(
-            f"{path} marks no entrypoint. Decorate one chainlet with @chains.mark_entrypoint, or "
-            f"name it with --entrypoint (chainlets there: {known})."
-        )
+        raise NoEntrypointError(path, [c.__name__ for c in chainlets])
     raise ChainsUsageError(  # pragma: no cover - mark_entrypoint reports a second one itself
         f"{path} marks {len(marked)} entrypoints; keep one."
     )

@@ -85,6 +85,16 @@ def test_unknown_entrypoint_lists_the_chainlets(chain_file: pathlib.Path, capsys
     assert "chainlets there: Greeter, Hello" in capsys.readouterr().err
 
 
+def test_a_file_marking_no_entrypoint_names_the_option(
+    chain_file: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    chain_file.write_text(CHAIN.replace("@chains.mark_entrypoint\n", ""))
+    assert main(["push", str(chain_file), "--dry-run"]) == 2
+    err = " ".join(capsys.readouterr().err.split())  # rich wraps long lines
+    assert "marks no entrypoint" in err and "name it with --entrypoint" in err
+    assert "`entrypoint`" not in err  # the library's words, replaced by the option's
+
+
 def test_kubernetes_without_pulumi_explains_what_to_do(
         chain_file: pathlib.Path, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:

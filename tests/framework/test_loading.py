@@ -8,7 +8,12 @@ import textwrap
 import pytest
 
 from infra_chains.errors import ChainsUsageError
-from infra_chains.framework.loading import load_entrypoint, module_name, workspace_of
+from infra_chains.framework.loading import (
+    NoEntrypointError,
+    load_entrypoint,
+    module_name,
+    workspace_of,
+)
 from infra_chains.serving.contract import RuntimeContract
 from infra_chains.serving.runtime import load_chainlet_class
 
@@ -97,3 +102,16 @@ def test_loading_again_after_an_edit_sees_the_edit_in_every_workspace_module(tmp
     assert [p.name for p in definition_of(second).endpoint.params] == ["who"]
     hello = definition_of(second).dependencies[0].chainlet_cls
     assert [p.name for p in definition_of(hello).endpoint.params] == ["nick"]
+
+
+def test_a_file_marking_no_entrypoint_says_how_in_the_librarys_words(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "two_unmarked.py"
+    second = "\n\nclass Other(chains.ChainletBase):\n    def run_remote(self) -> str:\n        return ''\n"
+    path.write_text(textwrap.dedent(CHAIN).replace("@chains.mark_entrypoint\n", "") + second)
+    with pytest.raises(NoEntrypointError) as info:
+        load_entrypoint(path)
+    message = str(info.value)
+    assert "pass its class name as `entrypoint`" in message
+    assert "chainlets there: Hello, Other" in message
+    assert "--" not in message  # a library error never names a CLI option
+    assert load_entrypoint(path, "Other").__name__ == "Other"
