@@ -5,8 +5,8 @@ from __future__ import annotations
 import typer
 from rich.markup import escape
 
+from infra_chains.cli import options
 from infra_chains.cli.console import out_console
-from infra_chains.targets.registry import get_target
 
 
 def logs(
@@ -14,11 +14,12 @@ def logs(
     chainlet: str | None = typer.Option(None, "--chainlet", "-c", help="Only this chainlet ('supervisor' for the local supervisor)."),
     lines: int = typer.Option(50, "--lines", "-n", min=0, help="Lines to show from the end of each log (0: none)."),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines (Ctrl-C to stop)."),
-    target: str = typer.Option("local", "--target", "-t", help="Where the chain is deployed."),
+    target: str = options.DEPLOYED_TARGET,
+    stack: str | None = options.STACK,
 ) -> None:
     """Print the last lines of each chainlet's log."""
     prefix = chainlet is None
-    stream = get_target(target).logs(name, chainlet, follow=follow, lines=lines)
+    stream = options.deployed_target(target, stack).logs(name, chainlet, follow=follow, lines=lines)
     try:
         for line in stream:
             if prefix:

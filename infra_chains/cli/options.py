@@ -1,11 +1,16 @@
-"""Options the chain commands (`push`, `watch`, `preview`) share: one declaration each, so their
-names, short forms and help never drift apart between commands."""
+"""Options the commands share: one declaration each, so their names, short forms and help never
+drift apart between commands. The chain commands (`push`, `watch`, `preview`) take a chain file;
+the commands on a deployed chain (`run`, `status`, `logs`, `down`) take `DEPLOYED_TARGET` and
+`STACK`, turned into the `Target` they go through by `deployed_target`."""
 
 from __future__ import annotations
 
 import pathlib
 
 import typer
+
+from infra_chains.targets.base import Target
+from infra_chains.targets.registry import get_target
 
 CHAIN_FILE: pathlib.Path = typer.Argument(..., help="The chain's source file.", show_default=False)
 ENTRYPOINT: str | None = typer.Option(None, "--entrypoint", "-e", help="Entrypoint class, if the file marks none.")
@@ -17,3 +22,9 @@ USER_ENV: list[str] = typer.Option([], "--user-env", help="K=V given to chainlet
 SECRET: list[str] = typer.Option([], "--secret", help="K=V secret value; repeatable (visible in `ps`: prefer --secrets-file).")
 SECRETS_FILE: pathlib.Path | None = typer.Option(None, "--secrets-file", help="A .env file of secret values.")
 READY_TIMEOUT: float = typer.Option(60.0, "--timeout", help="Seconds each chainlet may take to become ready.")
+DEPLOYED_TARGET: str = typer.Option("local", "--target", "-t", help="Where the chain is deployed: local | docker | kubernetes.")
+
+
+def deployed_target(target: str, stack: str | None) -> Target:
+    """The `Target` named by ``--target``, on ``--stack`` when one is given (kubernetes)."""
+    return get_target(target, **({} if stack is None else {"stack": stack}))

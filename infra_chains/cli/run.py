@@ -8,9 +8,9 @@ from typing import Any
 
 import typer
 
+from infra_chains.cli import options
 from infra_chains.cli.console import out_console
 from infra_chains.errors import ChainsError, ChainsUsageError, RemoteError
-from infra_chains.targets.registry import get_target
 
 
 def _load_data(data: str) -> dict[str, Any]:
@@ -37,12 +37,13 @@ def _load_data(data: str) -> dict[str, Any]:
 def run(
     name: str = typer.Argument(..., help="The chain's name.", show_default=False),
     data: str = typer.Option("{}", "--data", "-d", help="JSON object of keyword arguments, or @file."),
-    target: str = typer.Option("local", "--target", "-t", help="Where the chain is deployed."),
+    target: str = options.DEPLOYED_TARGET,
+    stack: str | None = options.STACK,
     timeout: float = typer.Option(600.0, "--timeout", help="Seconds to wait for the answer."),
 ) -> None:
     """Call the entrypoint of chain NAME and print its JSON answer."""
     payload = _load_data(data)
-    service = get_target(target).service(name)
+    service = options.deployed_target(target, stack).service(name)
     try:
         result = service.run_remote(payload, timeout_sec=timeout)
     except ChainsError:

@@ -10,9 +10,9 @@ import pydantic
 import typer
 from rich.table import Table
 
+from infra_chains.cli import options
 from infra_chains.cli.console import out_console
 from infra_chains.targets.base import ChainStatus
-from infra_chains.targets.registry import get_target
 
 _STATUS_STYLE = {
     "ready": "[green]ready[/]",
@@ -27,12 +27,12 @@ _STATUS_STYLE = {
 
 def status(
     name: str | None = typer.Argument(None, help="A chain's name (default: every chain).", show_default=False),
-    target: str = typer.Option("local", "--target", "-t", help="Where the chain is deployed."),
+    target: str = options.DEPLOYED_TARGET,
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
-    stack: str | None = typer.Option(None, "--stack", "-s", help="Stack of the kubernetes target, e.g. dev.", show_default=False),
+    stack: str | None = options.STACK,
 ) -> None:
     """Show the chainlets of chain NAME (or of every chain on the target)."""
-    deploy_target = get_target(target, **({} if stack is None else {"stack": stack}))
+    deploy_target = options.deployed_target(target, stack)
     chains = [name] if name is not None else deploy_target.chains()
     views = [deploy_target.status(chain) for chain in chains]
     if as_json:
