@@ -25,6 +25,12 @@ READY_TIMEOUT: float = typer.Option(60.0, "--timeout", help="Seconds each chainl
 DEPLOYED_TARGET: str = typer.Option("local", "--target", "-t", help="Where the chain is deployed: local | docker | kubernetes.")
 
 
+def target_arguments(target: str, stack: str | None) -> str:
+    """The ``--target``/``--stack`` part of a command line the CLI suggests (empty for local)."""
+    words = "" if target == "local" else f" --target {target}"
+    return words + (f" --stack {stack}" if stack is not None else "")
+
+
 def deployed_target(target: str, stack: str | None) -> Target:
     """The `Target` named by ``--target``, on ``--stack`` when one is given (kubernetes)."""
     return get_target(target, **({} if stack is None else {"stack": stack}))

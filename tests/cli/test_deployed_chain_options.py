@@ -8,6 +8,7 @@ import shlex
 import pytest
 
 from infra_chains.cli.app import main
+from infra_chains.cli.options import target_arguments
 from infra_chains.deploy import plan_chain
 from infra_chains.framework.loading import load_entrypoint
 from tests.targets.kubernetes.conftest import FakePulumi, fake_pulumi  # noqa: F401 - the fixture
@@ -52,3 +53,10 @@ def test_the_run_command_push_prints_works_on_its_stack(
     assert "has no stack 'prod'" in err
     assert main(["logs", "text-pipeline", "--target", "kubernetes", "--stack", "prod"]) == 2
     assert "kubectl logs" in capsys.readouterr().err
+
+
+def test_suggested_command_lines_name_the_target_and_stack() -> None:
+    """What push and watch print after `infra-chains run NAME` / `down NAME` (local: nothing)."""
+    assert target_arguments("local", None) == ""
+    assert target_arguments("docker", None) == " --target docker"
+    assert target_arguments("kubernetes", "prod") == " --target kubernetes --stack prod"
