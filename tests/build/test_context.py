@@ -21,7 +21,8 @@ from infra_chains.framework.graph import build_graph
 from infra_chains.framework.loading import load_entrypoint
 from infra_chains.plan import ChainPlan, make_plan
 from infra_chains.plan.runtime import PACKAGE_DIR, runtime_files
-from infra_chains.serving.testing import ChainletProcess, free_port, make_contract
+from infra_chains.serving.testing import ChainletProcess, free_port
+from infra_chains.targets.contracts import runtime_contract
 from infra_chains.targets.secrets import write_secret_files
 
 from .conftest import SENTINEL
@@ -153,22 +154,22 @@ def test_a_dry_run_contexts_runtime_starts_and_serves_the_chain(tmp_path: pathli
     chain_dir = write_build_contexts(plan, tmp_path / "out")
     secrets_dir = tmp_path / "secrets"  # at run time, outside every context
     write_secret_files(secrets_dir, {"pipeline_token": "s3cret"})
+    # Only what the dry run wrote, as an image target has it: the plan and each context's layout.
+    written = ChainPlan.model_validate_json((chain_dir / "plan.json").read_text())
+    assert written == plan
     urls: dict[str, str] = {}
     processes: list[ChainletProcess] = []
     try:
-        for spec in plan.chainlets:  # dependencies first
+        for spec in written.chainlets:  # dependencies first
             context = chain_dir / spec.name
             layout = ChainletLayout.model_validate_json((context / "layout.json").read_text())
             layout = layout.rooted_at(context)
-            contract = make_contract(
-                spec.import_path, layout.workspace_dir, name=spec.name, chain_name=plan.chain_name,
-                dependencies={d.name: urls[d.name] for d in spec.dependencies},
-                options={d.name: d.options for d in spec.dependencies},
-                extra_python_paths=[pathlib.Path(p) for p in layout.package_dirs],
-                user_env=spec.deployment.user_env, port=free_port(),
-                secrets_dir=secrets_dir if spec.secret_keys else None,
-                predict_concurrency=spec.compute.predict_concurrency,
+            # The contract an image target makes (targets/contracts.py), from the layout alone.
+            contract = runtime_contract(
+                written, spec, layout, base_urls=urls, port=free_port(), secrets_dir=secrets_dir
             )
+            assert contract.workspace_dir == context / "workspace"
+            assert written.workspace_dir not in contract.model_dump_json()  # no planning-host path
             process = ChainletProcess(contract, ready_timeout_sec=60, env={
                 "PYTHONPATH": layout.runtime_dir,  # as the image's ENV PYTHONPATH
                 "PYTHONSAFEPATH": "1",  # not the current directory (the repository) first
