@@ -47,6 +47,8 @@ ProblemCode = Literal[
     "not-supported",
     # the chain as a whole
     "entrypoint-twice", "dependency-cycle", "name-clash",
+    # planning: choices the chain's images cannot run with
+    "base-image",
 ]
 
 

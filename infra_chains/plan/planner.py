@@ -8,7 +8,7 @@ import pathlib
 import re
 from collections.abc import Mapping
 
-from infra_chains.errors import ChainsUsageError
+from infra_chains.errors import ChainsUsageError, DefinitionProblem
 from infra_chains.framework.chainlet import definition_of
 from infra_chains.framework.definition import ChainletDefinition
 from infra_chains.framework.graph import ChainGraph
@@ -116,19 +116,20 @@ def _import_path(chainlet: ChainletDefinition, workspace: pathlib.Path) -> str:
 
 
 def _check_base_images(graph: ChainGraph) -> None:
-    """Every chainlet's base image must be able to run the runtime; all problems at once."""
-    problems: list[str] = []
+    """Every chainlet's base image must be able to run the runtime; all problems at once, in the
+    definition-problem format (the choice is written in the chain file)."""
+    problems: list[DefinitionProblem] = []
     for chainlet in graph.chainlets:
         config = chainlet.remote_config
         try:
             resolve_base_image(config.docker_image.base_image, gpu=config.compute.gpu is not None)
         except UnsupportedBaseImage as exc:
-            problems.append(
-                f"Chainlet {chainlet.cls.__qualname__} ({chainlet.file}:{chainlet.line}): "
-                f"remote_config.docker_image.base_image: {exc}."
-            )
+            problems.append(DefinitionProblem(
+                "base-image", chainlet.file, chainlet.line,
+                f"{chainlet.cls.__qualname__}.remote_config", f"docker_image.base_image: {exc}",
+            ))
     if problems:
-        raise ChainsUsageError("\n".join(problems))
+        raise ChainsUsageError.from_problems(problems)
 
 
 def _relative(path: str, workspace: pathlib.Path) -> str:

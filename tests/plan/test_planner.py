@@ -118,7 +118,10 @@ def test_python_older_than_the_runtime_is_rejected_naming_the_chainlet(tmp_path:
     with pytest.raises(ChainsUsageError) as error:
         plan_of(path)
     message = str(error.value)
-    assert "Chainlet Entry (" in message and "old_python_chain.py:" in message
+    [problem] = error.value.problems
+    assert (problem.code, problem.location) == ("base-image", "Entry.remote_config")
+    assert message.startswith("1 problem in the chain definition:\n  ")
+    assert f"old_python_chain.py:{problem.line} (Entry.remote_config) [base-image]: " in message
     assert "BasetenImage.PY310 gives Python 3.10" in message
     assert "use BasetenImage.PY311 or newer, or a CustomImage" in message
 
