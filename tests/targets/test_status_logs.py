@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from infra_chains.cli.app import main
-from infra_chains.errors import ChainsUsageError
+from infra_chains.errors import ChainsUsageError, ConfigError
 from infra_chains.targets.base import CHAINLET_STATUSES, ChainStatus, LogLine
 from infra_chains.targets.local import LocalTarget
 from infra_chains.targets.local.logs import follow_logs
@@ -67,6 +67,20 @@ def test_every_api_rejects_bad_chain_names(name: str, local_target: LocalTarget)
             call(name)
     with pytest.raises(ChainsUsageError, match="is invalid"):
         local_target.logs(name)  # checked when called, before iterating
+
+
+def test_a_corrupt_state_file_says_take_it_down_and_down_works(
+    state_root: pathlib.Path, local_target: LocalTarget, capsys: pytest.CaptureFixture[str]
+) -> None:
+    chain_dir = state_root / "chains" / "broken"
+    chain_dir.mkdir(parents=True)
+    (chain_dir / "state.json").write_text("{not json")
+    with pytest.raises(ConfigError, match="corrupt") as info:
+        local_target.status("broken")
+    assert "take the chain down" in str(info.value) and "infra-chains" not in str(info.value)
+    assert main(["down", "broken"]) == 0  # the way out the message names
+    assert "stopped and removed" in capsys.readouterr().err
+    assert not chain_dir.exists()
 
 
 # -- log reading -------------------------------------------------------------------------------

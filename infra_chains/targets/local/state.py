@@ -203,8 +203,8 @@ def _read(path: pathlib.Path, model: type[ModelT]) -> ModelT | None:
     try:
         return model.model_validate_json(text)
     except pydantic.ValidationError as exc:
-        raise ConfigError(f"State file {path} is corrupt ({exc.error_count()} errors); "
-                          f"run `infra-chains down` for this chain and push again.") from exc
+        raise ConfigError(f"State file {path} is corrupt ({exc.error_count()} errors); take "
+                          "the chain down (down works without it) and push it again.") from exc
 
 
 def list_chains(root: pathlib.Path | None = None) -> list[str]:

@@ -356,10 +356,7 @@ class LocalTarget(Target):
             elif time.monotonic() - started > SUPERVISOR_START_SEC:
                 raise DeploymentError(_supervisor_failure(chain_dir))
             if time.monotonic() > deadline:
-                raise DeploymentError(
-                    f"Chain {desired.chain_name!r} was not ready within "
-                    f"{desired.ready_timeout_sec:.0f}s; see `infra-chains logs {desired.chain_name}`."
-                )
+                raise DeploymentError(_timeout_message(chain_dir, desired, state if current else None))
             time.sleep(_READY_POLL_SEC)
 
     # -- the rest ----------------------------------------------------------------------------
@@ -565,6 +562,16 @@ def _failure_message(chain_dir: ChainDir, chainlet: str, reason: str | None) -> 
     )
 
 
+def _timeout_message(chain_dir: ChainDir, desired: DesiredState, state: ChainState | None) -> str:
+    """Which chainlets were not ready in time, and where their logs are (the target's `logs`)."""
+    waiting = [f"{c.name} ({c.status})" for c in state.chainlets if c.status != "ready"] if state else []
+    which = f": not ready: {', '.join(waiting)}" if waiting else ""
+    return (
+        f"Chain {desired.chain_name!r} was not ready within {desired.ready_timeout_sec:.0f}s"
+        f"{which}. Their logs are in {chain_dir.logs} (the target's logs(...) shows them)."
+    )
+
+
 def _supervisor_failure(chain_dir: ChainDir) -> str:
     return (
         f"The supervisor of chain {chain_dir.name!r} did not come up.\n"
@@ -576,9 +583,13 @@ def _stop(chain_dir: ChainDir) -> None:
     """Stop the supervisor (which stops its chainlets), then remove the chain's directory.
 
     The supervisors and chainlets are found in /proc as well as in the state file, which a
-    supervisor that died, or one that never wrote it, leaves stale or absent.
+    supervisor that died, or one that never wrote it, leaves stale or absent; a corrupt one (edited
+    by hand, a damaged disk) counts as absent, since `down` is the way out of it.
     """
-    state = chain_dir.read_state()
+    try:
+        state = chain_dir.read_state()
+    except ConfigError:
+        state = None
     listed = [state.supervisor_pid] if state is not None else []
     for pid in sorted(set(listed) | set(processes.supervisors(chain_dir))):
         if not processes.is_supervisor(pid, chain_dir):
