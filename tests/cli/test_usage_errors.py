@@ -6,6 +6,7 @@ import os
 import pathlib
 import subprocess
 import sys
+from importlib import metadata
 
 import pytest
 from typer.testing import CliRunner
@@ -19,6 +20,23 @@ MISTAKES = [
     (["logs", "x", "--lines", "many"], "Invalid value for '--lines'"),
     (["status", "a", "b"], "Got unexpected extra argument"),
 ]
+
+
+CONSTRAINTS = pathlib.Path(__file__).resolve().parents[2] / "constraints.txt"
+
+
+@pytest.mark.parametrize("distribution", ["typer", "click"])
+def test_these_tests_run_with_the_cli_libraries_a_fresh_install_gets(distribution: str) -> None:
+    """The usage errors below depend on how Typer and click raise them; the README's install
+    (and `.ci/run`) resolves them to constraints.txt's pins, so that is what is tested here."""
+    pins = dict(
+        line.split("==", 1) for line in CONSTRAINTS.read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    )
+    assert metadata.version(distribution) == pins[distribution], (
+        f"{distribution} {metadata.version(distribution)} is installed but constraints.txt pins "
+        f"{pins[distribution]}: pip install -c constraints.txt -e '.[test]'"
+    )
 
 
 @pytest.mark.parametrize(("argv", "message"), MISTAKES)
