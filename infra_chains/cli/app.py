@@ -14,9 +14,11 @@ import typer
 from rich.markup import escape
 
 from infra_chains.cli import down, init, logs, preview, push, run, serve, status, watch
+from infra_chains.cli.assignments import SECRETS_HINT
 from infra_chains.cli.console import err_console
 from infra_chains.errors import ChainsError, ChainsUsageError
 from infra_chains.framework.loading import NoEntrypointError
+from infra_chains.targets.secrets import MissingSecretsError
 
 app = typer.Typer(
     name="infra-chains",
@@ -79,6 +81,8 @@ def in_cli_terms(error: ChainsError) -> ChainsError:
     library never speaks of options), and this is where the CLI puts its option names in."""
     if isinstance(error, NoEntrypointError):
         return error.with_hint("name it with --entrypoint")
+    if isinstance(error, MissingSecretsError):
+        return error.with_hint(SECRETS_HINT)
     return error
 
 

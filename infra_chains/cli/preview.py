@@ -16,11 +16,10 @@ from rich.table import Table
 
 from infra_chains import deploy
 from infra_chains.cli import options
-from infra_chains.cli.assignments import SECRETS_HINT, parse_assignments, secret_values
+from infra_chains.cli.assignments import parse_assignments, secret_values
 from infra_chains.cli.console import err_console, out_console
 from infra_chains.framework.loading import load_entrypoint
 from infra_chains.targets.registry import get_target
-from infra_chains.targets.secrets import MissingSecretsError
 
 if TYPE_CHECKING:  # imported when the command runs: the CLI starts without the kubernetes extra
     from infra_chains.targets.kubernetes import ChainPreview
@@ -64,10 +63,7 @@ def preview(
     plan = deploy.plan_chain(entry, name, parse_assignments(user_env, "--user-env"), environment=stack)
     target = get_target("kubernetes", stack=stack)
     assert isinstance(target, KubernetesTarget)  # the registry's kubernetes entry
-    try:
-        values = target.secret_values(plan, provided)
-    except MissingSecretsError as exc:
-        raise exc.with_hint(SECRETS_HINT) from None
+    values = target.secret_values(plan, provided)
     result = target.preview(plan, values)
     if as_json:
         out_console.print(result.model_dump_json(indent=2), markup=False)

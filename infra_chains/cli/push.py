@@ -17,14 +17,13 @@ from rich.table import Table
 
 from infra_chains import deploy
 from infra_chains.cli import options
-from infra_chains.cli.assignments import SECRETS_HINT, parse_assignments, secret_values
+from infra_chains.cli.assignments import parse_assignments, secret_values
 from infra_chains.cli.console import err_console, out_console
 from infra_chains.cli.examples import example_arguments
 from infra_chains.framework.chainlet import definition_of
 from infra_chains.framework.loading import load_entrypoint
 from infra_chains.serving.websocket import websocket_url
 from infra_chains.targets.base import ChainletProgress
-from infra_chains.targets.secrets import MissingSecretsError
 
 _STATUS_STYLE = {
     "ready": "[green]ready[/]",
@@ -110,13 +109,10 @@ def push(
                     live.console.print(line, markup=False, highlight=False)
             live.update(progress_table(chainlets, time.monotonic() - started))
 
-        try:
-            service = deploy.push(
-                entry, name, user_env=env_values, remote=target, environment=environment,
-                secrets=provided, ready_timeout_sec=timeout, on_progress=on_progress, stack=stack,
-            )
-        except MissingSecretsError as exc:
-            raise exc.with_hint(SECRETS_HINT) from None
+        service = deploy.push(
+            entry, name, user_env=env_values, remote=target, environment=environment,
+            secrets=provided, ready_timeout_sec=timeout, on_progress=on_progress, stack=stack,
+        )
     assert service is not None  # only a dry run returns None
     elapsed = time.monotonic() - started
     # Printed after the live display has ended, or it would be overwritten.

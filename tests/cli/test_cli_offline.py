@@ -75,8 +75,10 @@ def test_missing_secret_fails_before_anything_starts(
     monkeypatch.delenv("greeting_token", raising=False)
     monkeypatch.delenv("GREETING_TOKEN", raising=False)
     assert main(["push", str(chain_file), "--name", "hello"]) == 2
-    err = capsys.readouterr().err
+    err = " ".join(capsys.readouterr().err.split())  # rich wraps long lines
     assert "'greeting_token' (used by Greeter)" in err
+    assert "--secret KEY=VALUE" in err and "--secrets-file" in err  # the CLI's words
+    assert "secrets=" not in err  # not the library's
     assert not (tmp_path / "state" / "chains" / "hello").exists()
 
 
