@@ -2,7 +2,7 @@
 the chain declares *before* anything starts, and written as 0600 files.
 
 Values never reach a plan, contract, state file or log; only their names do. Reading them from
-command-line options or ``.env`` files is the CLI's job (`infra_chains.cli.secret_options`).
+command-line options or ``.env`` files is the CLI's job (`infra_chains.cli.assignments`).
 """
 
 from __future__ import annotations
