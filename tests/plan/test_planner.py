@@ -412,3 +412,22 @@ def test_only_a_websocket_chainlets_image_gets_the_websocket_library(tmp_path: p
     plan = plan_of(write_chain(tmp_path, "socket_chain", WEBSOCKET_CHAIN))
     assert plan.chainlet("Socket").image.pip_requirements == [*RUNTIME_REQUIREMENTS, *WEBSOCKET_REQUIREMENTS]
     assert plan.chainlet("Helper").image.pip_requirements == list(RUNTIME_REQUIREMENTS)
+
+
+def test_the_planning_machines_python_is_not_part_of_any_hash(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The image's Python comes from its base image; a laptop on 3.11 and CI on 3.13 plan alike."""
+    import platform
+    import sys
+
+    path = write_chain(tmp_path, "interpreter_chain")
+    here = plan_of(path)
+    assert sys.executable not in here.model_dump_json()
+    monkeypatch.setattr(sys, "version_info", (3, 13, 1, "final", 0))
+    monkeypatch.setattr(sys, "version", "3.13.1 (main) [GCC 14.2.0]")
+    monkeypatch.setattr(platform, "python_version", lambda: "3.13.1")
+    monkeypatch.setattr(sys, "executable", "/opt/ci/python3.13/bin/python3.13")
+    elsewhere = plan_of(path)
+    assert elsewhere == here
+    assert "3.13" not in elsewhere.model_dump_json()
