@@ -67,11 +67,16 @@ class ChainletLayout(pydantic.BaseModel):
         )
 
     def rooted_at(self, root: pathlib.Path) -> ChainletLayout:
-        """This in-image layout with `APP_DIR` replaced by ``root``: a build context run in place."""
+        """This in-image layout with `APP_DIR` replaced by ``root``: a build context run in place.
+
+        ``root`` is made absolute: a contract's paths are read from the chainlet's own working
+        directory (its workspace), not from the caller's.
+        """
+        base = root.resolve()
 
         def move(path: str) -> str:
             relative = pathlib.PurePosixPath(path).relative_to(APP_DIR)
-            return str(root.joinpath(*relative.parts))
+            return str(base.joinpath(*relative.parts))
 
         return self.model_copy(update={
             "workspace_dir": move(self.workspace_dir),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pathlib
 import sys
 
+import pytest
+
 from infra_chains.build.layout import APP_DIR, ChainletLayout
 from infra_chains.plan import ChainPlan
 from infra_chains.plan.base_images import VENV_PYTHON
@@ -35,3 +37,12 @@ def test_an_image_layout_rooted_at_a_context(plan: ChainPlan, tmp_path: pathlib.
     assert layout.workspace_dir == str(tmp_path / "workspace")
     assert layout.package_dirs == [str(tmp_path / "packages" / "0")]
     assert (layout.data_dir, layout.runtime_dir) == (str(tmp_path / "data"), str(tmp_path / "runtime"))
+
+
+def test_a_relative_root_gives_absolute_paths(
+    plan: ChainPlan, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    layout = ChainletLayout.in_image(plan.chainlet("Entry").image).rooted_at(pathlib.Path("ctx"))
+    assert layout.workspace_dir == str(tmp_path.resolve() / "ctx" / "workspace")
+    assert layout.package_dirs == [str(tmp_path.resolve() / "ctx" / "packages" / "0")]
