@@ -79,7 +79,8 @@ def push(
             ``"kubernetes"``) or a `Target` instance made with options, e.g.
             ``LocalTarget(root=...)``.
         environment: The environment (stack) to deploy to, e.g. ``"dev"``; chainlets read it as
-            ``context.environment.name``.
+            ``context.environment.name``. A target given by name that has stacks
+            (``"kubernetes"``) deploys to the stack of that name unless ``stack`` says another.
         secrets: (ext) Secret values; which ones a target needs, and where else it looks
             (the environment, for local), is the target's decision.
         ready_timeout_sec: (ext) How long each chainlet may take to become ready.
@@ -95,7 +96,7 @@ def push(
         out = write_build_contexts(plan, generated_dir or GENERATED_DIR)
         logger.info("Wrote the plan and build contexts of chain %r to %s", plan.chain_name, out)
         return None
-    target = resolve_target(remote, **({} if stack is None else {"stack": stack}))
+    target = resolve_target(remote, environment=environment, **({} if stack is None else {"stack": stack}))
     values = target.secret_values(plan, secrets or {})
     return target.deploy(plan, values, ready_timeout_sec=ready_timeout_sec, on_progress=on_progress)
 

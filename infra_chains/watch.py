@@ -284,7 +284,9 @@ class ChainPusher:
         self._file = pathlib.Path(chain_file)
         self._entrypoint = entrypoint
         self._chain_name = chain_name
-        self._target = resolve_target(target, **({} if stack is None else {"stack": stack}))
+        self._target = resolve_target(
+            target, environment=environment, **({} if stack is None else {"stack": stack})
+        )
         self._environment = environment if environment is not None else stack
         self._user_env = dict(user_env or {})
         self._secrets = dict(secrets or {})

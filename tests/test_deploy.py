@@ -13,6 +13,8 @@ from infra_chains.errors import ChainsUsageError
 from infra_chains.framework.loading import load_entrypoint
 from infra_chains.targets.local import LocalTarget
 from infra_chains.targets.secrets import MissingSecretsError
+from tests.targets.kubernetes.conftest import FakePulumi, fake_pulumi  # noqa: F401 - the fixture
+from tests.targets.kubernetes.test_target import EXAMPLE, SENTINEL, _outputs
 
 CHAIN = '''
 import infra_chains as chains
@@ -91,3 +93,18 @@ def test_push_to_a_target_instance_with_an_environment(entry: type, target: Loca
     # A re-push without an environment restarts the chainlet, which then sees none.
     service = deploy.push(entry, "where", remote=target, secrets={"where_token": "t"})
     assert service is not None and service.run_remote({}) is None
+
+
+def test_the_environment_names_the_stack_of_a_target_given_by_name(
+    fake_pulumi: FakePulumi, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    monkeypatch.setenv("pipeline_token", SENTINEL)
+    entry = load_entrypoint(EXAMPLE)
+    fake_pulumi.set_outputs(_outputs(deploy.plan_chain(entry, "text-pipeline", environment="prod")))
+    deploy.push(entry, "text-pipeline", remote="kubernetes", environment="prod")
+    up = next(c["argv"] for c in fake_pulumi.calls() if "up" in c["argv"])
+    assert up[up.index("--stack") + 1] == "prod"
+    assert set(fake_pulumi.state()["stacks"]) == {"prod"}
+    # An explicit stack wins: environment "prod" deployed to stack "dev" (a staging copy, say).
+    deploy.push(entry, "text-pipeline", remote="kubernetes", environment="prod", stack="dev")
+    assert set(fake_pulumi.state()["stacks"]) == {"prod", "dev"}

@@ -10,7 +10,7 @@ import pathlib
 import typer
 
 from infra_chains.targets.base import Target
-from infra_chains.targets.registry import get_target
+from infra_chains.targets.registry import STACK_TARGETS, get_target
 
 CHAIN_FILE: pathlib.Path = typer.Argument(..., help="The chain's source file.", show_default=False)
 ENTRYPOINT: str | None = typer.Option(None, "--entrypoint", "-e", help="Entrypoint class, if the file marks none.")
@@ -25,9 +25,12 @@ READY_TIMEOUT: float = typer.Option(60.0, "--timeout", help="Seconds each chainl
 DEPLOYED_TARGET: str = typer.Option("local", "--target", "-t", help="Where the chain is deployed: local | docker | kubernetes.")
 
 
-def target_arguments(target: str, stack: str | None) -> str:
-    """The ``--target``/``--stack`` part of a command line the CLI suggests (empty for local)."""
+def target_arguments(target: str, stack: str | None, environment: str | None = None) -> str:
+    """The ``--target``/``--stack`` part of a command line the CLI suggests (empty for local);
+    a target with stacks deployed with only ``--environment`` is on the stack of that name."""
     words = "" if target == "local" else f" --target {target}"
+    if stack is None and target.lower() in STACK_TARGETS:
+        stack = environment
     return words + (f" --stack {stack}" if stack is not None else "")
 
 

@@ -133,7 +133,7 @@ def push(
         f"Call it:    curl -s -X POST {service.run_remote_url} -H 'Content-Type: application/json' "
         f"-d {shlex.quote(body)}"
     )
-    target_option = options.target_arguments(target, stack)
+    target_option = options.target_arguments(target, stack, environment)
     out_console.print(
         f"Or:         infra-chains run {service.name}{target_option} --data {shlex.quote(body)}"
     )

@@ -66,7 +66,7 @@ def watch(
     except KeyboardInterrupt:
         pass
     chain = escape(pusher.chain_name or "")
-    target_option = options.target_arguments(target, stack)
+    target_option = options.target_arguments(target, stack, environment)
     err_console.print(
         f"Stopped watching. Chain [bold]{chain}[/] keeps running; "
         f"`infra-chains down {chain}{target_option}` stops it.",

@@ -9,13 +9,19 @@ from infra_chains.targets.base import Target
 
 DEFAULT_TARGET = "local"
 AVAILABLE_TARGETS = ("local", "docker", "kubernetes")
+#: Targets that deploy to a named stack (option ``stack``), which a push's environment names.
+STACK_TARGETS = ("kubernetes",)
 #: Targets on the roadmap that this version cannot deploy to yet.
 PLANNED_TARGETS: tuple[str, ...] = ()
 
 
-def get_target(name: str | None = None, **options: Any) -> Target:
+def get_target(name: str | None = None, *, environment: str | None = None, **options: Any) -> Target:
     """The target called ``name`` (default: local), made with ``options`` (e.g. ``root=`` for local,
-    ``build_args=`` for docker, ``stack=`` for kubernetes)."""
+    ``build_args=`` for docker, ``stack=`` for kubernetes).
+
+    ``environment`` (a push's) names the stack of a target that has stacks when ``options`` name
+    none: ``push(environment="prod", remote="kubernetes")`` deploys to stack ``prod``.
+    """
     name = (name or DEFAULT_TARGET).lower()
     if name == "local":
         from infra_chains.targets.local import LocalTarget
@@ -37,6 +43,9 @@ def get_target(name: str | None = None, **options: Any) -> Target:
         require("pulumi", extra="kubernetes", purpose="The 'kubernetes' target")
         from infra_chains.targets.kubernetes import KubernetesTarget
 
+        if environment is not None:
+            options.setdefault("stack", environment)
+
         try:
             return KubernetesTarget(**options)
         except TypeError as exc:
@@ -52,8 +61,11 @@ def get_target(name: str | None = None, **options: Any) -> Target:
     )
 
 
-def resolve_target(remote: str | Target | None, **options: Any) -> Target:
-    """``remote`` as `push` takes it: a `Target` instance as it is, or a name for `get_target`."""
+def resolve_target(
+    remote: str | Target | None, *, environment: str | None = None, **options: Any
+) -> Target:
+    """``remote`` as `push` takes it: a `Target` instance as it is (made with its own options and
+    stack), or a name for `get_target`."""
     if isinstance(remote, Target):
         if options:
             raise ChainsUsageError(
@@ -61,4 +73,4 @@ def resolve_target(remote: str | Target | None, **options: Any) -> Target:
                 f"configure the {type(remote).__name__} instance instead."
             )
         return remote
-    return get_target(remote, **options)
+    return get_target(remote, environment=environment, **options)

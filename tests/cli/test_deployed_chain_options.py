@@ -60,3 +60,7 @@ def test_suggested_command_lines_name_the_target_and_stack() -> None:
     assert target_arguments("local", None) == ""
     assert target_arguments("docker", None) == " --target docker"
     assert target_arguments("kubernetes", "prod") == " --target kubernetes --stack prod"
+    # pushed with --environment only: a stack target deployed to the stack of that name
+    assert target_arguments("kubernetes", None, "prod") == " --target kubernetes --stack prod"
+    assert target_arguments("kubernetes", "dev", "prod") == " --target kubernetes --stack dev"
+    assert target_arguments("local", None, "prod") == ""
