@@ -51,3 +51,27 @@ def test_every_dependency_has_an_upper_bound() -> None:
         d for extra in project["optional-dependencies"].values() for d in extra
     ]
     assert [d for d in requirements if "<" not in d.partition(";")[0]] == []
+
+
+def test_an_install_without_extras_plans_and_writes_build_contexts(tmp_path: pathlib.Path) -> None:
+    """The core install (no pulumi, docker, boto3, huggingface_hub, numpy): the CLI, planning and
+    the local target's modules import, and `push --dry-run` works; only the kubernetes target
+    asks for its extra, by name."""
+    import subprocess
+    import sys
+
+    example = PYPROJECT.parent / "examples" / "text_pipeline.py"
+    code = (
+        "import sys\n"
+        "for name in ('pulumi', 'pulumi_kubernetes', 'pulumi_docker', 'docker', 'boto3',\n"
+        "             'huggingface_hub', 'numpy'):\n"
+        "    sys.modules[name] = None  # as if not installed\n"
+        "import infra_chains.targets.local\n"
+        "from infra_chains.cli.app import main\n"
+        f"assert main(['push', {str(example)!r}, '--dry-run', '--out', {str(tmp_path)!r}]) == 0\n"
+        "assert main(['status', 'x', '--target', 'kubernetes']) == 2\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "text-pipeline" / "plan.json").is_file()
+    assert "pip install 'infra-chains[kubernetes]'" in " ".join(result.stderr.split())
