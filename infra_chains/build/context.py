@@ -17,8 +17,8 @@
 No secret value is ever written here: secrets reach a chainlet at run time, as files its target
 mounts. Copied files get normalized modes (0644, or 0755 when executable; directories 0755): the
 image's non-root user can read them but not change them, whatever the user's umask was, and equal
-files give equal layers on every machine. Targets that build images (docker, the Pulumi components) use this; ``--dry-run`` /
-``only_generate_trusses`` stop here.
+files give equal layers on every machine. Targets that build images (docker, the Pulumi
+components) use this; ``only_generate_trusses`` (the CLI's ``--dry-run``) stops here.
 """
 
 from __future__ import annotations
