@@ -52,6 +52,9 @@ def test_operator_stack_resource_has_what_the_operator_requires(stack: str) -> N
         assert ref["secret"]["name"] and ref["secret"]["key"], name
     # The chain's declared secret reaches the stack as secret config.
     assert "pipeline_token" in spec["secretsRef"]
+    # The CRD's `config` is a map of strings: a bare YAML `false` or `3` is rejected on apply.
+    for key, value in (spec.get("config") or {}).items():
+        assert isinstance(value, str), f"{path}: spec.config[{key!r}] is {value!r}; quote it"
 
 
 def test_prod_is_never_destroyed_by_deleting_its_stack_object() -> None:
