@@ -14,7 +14,7 @@ Pulumi CLI, no provider plugin and no cluster.
 and returns each Kubernetes object as the manifest the provider would apply (wire form:
 camelCase, numbers as ints, secret values unwrapped and their paths listed), plus the resource
 tree. The mocks do what the providers would: every resource gets an id, auto-named objects get a
-name (``<resource name>-<8 hex>``, stable), images a ``repoDigest`` that follows their tag; and
+name (``<resource name>-<8 hex>``, stable), images a ``repoDigest`` that follows their tag (a local image ID when not pushed); and
 they catch what Pulumi's mocks let through: two resources with one URN, or two Kubernetes objects
 with one kind, namespace and name.
 """
@@ -189,7 +189,9 @@ def _provider_state(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, An
         image_name = str(inputs["imageName"])
         repository = image_name.rsplit(":", 1)[0]
         digest = hashlib.sha256(image_name.encode()).hexdigest()
-        state.update(repoDigest=f"{repository}@sha256:{digest}", baseImageName=image_name)
+        # As pulumi-docker does: a pushed image's registry digest; an unpushed one's image ID.
+        repo_digest = f"sha256:{digest}" if inputs.get("skipPush") else f"{repository}@sha256:{digest}"
+        state.update(repoDigest=repo_digest, baseImageName=image_name)
     return state
 
 

@@ -5,7 +5,9 @@ Children (each ``parent=self``, named ``<component name>-<role>``):
 - ``-image``: the image built from `build.write_build_context` (tag = the spec's ``image_hash``)
   and pushed to the stack's registry; the pod runs its ``repoDigest``, so a rebuild rolls out and
   an unchanged chainlet does not. With ``build_images`` false the pod runs
-  ``<registry>/<label>:<image_hash>`` (built by CI) and nothing is built;
+  ``<registry>/<label>:<image_hash>`` (built by CI) and nothing is built; with no registry
+  (a local cluster) the image is not pushed and the pod runs ``infra-chains/<label>:<image_hash>``
+  if present on the node (a rebuild is a new tag, so it still rolls out);
 - ``-secrets``: a Secret with only this chainlet's ``secret_keys`` (values are secret Outputs:
   encrypted in state, never an output);
 - ``-contract``: the runtime contract in a ConfigMap. Both are auto-named (Pulumi appends a
@@ -56,6 +58,12 @@ CHECKOV_SKIP_TAG_IMAGE = {
     "CKV_K8S_43": "build_images is false: the pod runs the content-hash tag CI pushed, whose "
     "digest is not known here (pulled Always)",
 }
+CHECKOV_SKIP_LOCAL_IMAGE = {
+    "CKV_K8S_43": "no registry: the image is never pushed, so it has no registry digest; the "
+    "pod runs its content-hash tag, loaded into the local cluster's nodes",
+    "CKV_K8S_15": "no registry: pulling Always would fail for an image that is only on the "
+    "nodes (kind load, Docker Desktop); IfNotPresent, and a rebuild is a new content-hash tag",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,7 +104,7 @@ class Chainlet(pulumi.ComponentResource):
         namespace = settings.namespace
         labels = pod.object_labels(plan.chain_name, label, spec)
         child = pulumi.ResourceOptions(parent=self)
-        annotations = _checkov_annotations({} if settings.build_images else CHECKOV_SKIP_TAG_IMAGE)
+        annotations = _checkov_annotations(_checkov_skips(settings))
 
         image_ref, pull_policy = self._image(name, args, label, child)
         contract = _contract(args, label)
@@ -253,9 +261,13 @@ class Chainlet(pulumi.ComponentResource):
             build={"context": str(context.directory), "dockerfile": str(context.directory / "Dockerfile"),
                    "platform": IMAGE_PLATFORM},
             image_name=tagged,
-            skip_push=registry is None,  # no registry: a local cluster (kind, k3d) loads the image
+            skip_push=registry is None,
             opts=child,
         )
+        if registry is None:
+            # Never pushed: its repoDigest is the local engine's image ID, which no node can
+            # pull. A local cluster (kind load, Docker Desktop) has the image under its tag.
+            return image.image_name, "IfNotPresent"
         return image.repo_digest, "Always"  # by digest: only a manifest check per start
 
 
@@ -285,6 +297,15 @@ def _contract(args: ChainletArgs, label: str) -> RuntimeContract:
     # One nonce per rollout: what the pod runs (image part) and how (this contract).
     identity = hashlib.sha256(f"{spec.image_hash}\0{made.model_dump_json()}".encode()).hexdigest()
     return made.model_copy(update={"instance_id": identity[:16]})
+
+
+def _checkov_skips(settings: StackSettings) -> Mapping[str, str]:
+    """The checks the pod's image reference cannot pass, by how the stack gets its images."""
+    if not settings.build_images:
+        return CHECKOV_SKIP_TAG_IMAGE
+    if settings.registry is None:
+        return CHECKOV_SKIP_LOCAL_IMAGE
+    return {}
 
 
 def _checkov_annotations(skips: Mapping[str, str]) -> dict[str, str]:

@@ -102,7 +102,12 @@ def test_probes_labels_security_and_rollout(rendered: RenderedChain) -> None:
         assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
         assert pod["terminationGracePeriodSeconds"] > _contract(rendered, deployment)["graceful_shutdown_sec"]
         assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
-        assert container["image"].split("@")[1].startswith("sha256:")  # the digest, not the tag
+        repository, _, digest = container["image"].partition("@")
+        if repository.startswith("ghcr.io/acme/"):  # pushed: the registry digest, not the tag
+            assert digest.startswith("sha256:") and container["imagePullPolicy"] == "Always"
+        else:  # no registry: never pushed, the content-hash tag a local cluster has loaded
+            assert not digest and repository.startswith("infra-chains/")
+            assert container["imagePullPolicy"] == "IfNotPresent"
 
 
 def test_image_reference_follows_the_registry(rendered: RenderedChain) -> None:
@@ -113,6 +118,19 @@ def test_image_reference_follows_the_registry(rendered: RenderedChain) -> None:
         assert image.inputs["build"]["dockerfile"].endswith("Dockerfile")
     registry_images = [i.inputs["imageName"].startswith("ghcr.io/acme/") for i in images]
     assert all(registry_images) or not any(registry_images)
+
+
+def test_without_a_registry_the_pod_runs_the_local_tag_not_an_image_id(tmp_path: pathlib.Path) -> None:
+    """pulumi-docker's repoDigest of an unpushed image is the engine's image ID (``sha256:…``),
+    which no node can pull: the pod must name the content-hash tag instead."""
+    rendered = _render(TEXT_PIPELINE, DEV, tmp_path)
+    (image,) = [r for r in rendered.children("text-pipeline-chunker") if r.type == "docker:index/image:Image"]
+    assert image.inputs["skipPush"] is True
+    (container,) = _containers(rendered.manifest("Deployment", "text-pipeline-chunker"))
+    hash_ = rendered.outputs["image_hashes"]["Chunker"]
+    assert container["image"] == f"infra-chains/text-pipeline-chunker:{hash_}"
+    assert container["imagePullPolicy"] == "IfNotPresent"
+    assert rendered.outputs["image_refs"]["Chunker"] == container["image"]
 
 
 def test_replicas_hpa_and_pdb_per_stack(tmp_path: pathlib.Path) -> None:
