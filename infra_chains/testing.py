@@ -54,6 +54,10 @@ class RenderedResource:
     custom: bool
     inputs: dict[str, Any]  # wire form, secrets unwrapped
     secret_paths: tuple[str, ...]  # dotted paths of inputs that were secret
+    #: The resource's ``custom_timeouts`` that are set (``{"create": "900s", ...}``).
+    custom_timeouts: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: Input paths whose changes Pulumi ignores (``ignore_changes``).
+    ignore_changes: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -257,10 +261,14 @@ def _rendered(record: tuple[str, Any], monitor: Any) -> RenderedResource:
 
     urn, request = record
     inputs, secret_paths = _unwrap(rpc.deserialize_properties(request.object))
+    timeouts = request.customTimeouts
     return RenderedResource(
         type=request.type, name=request.name, urn=urn, custom=bool(request.custom),
         parent=monitor.names.get(request.parent) if request.parent else None,
         inputs=inputs, secret_paths=tuple(secret_paths),
+        custom_timeouts={op: getattr(timeouts, op) for op in ("create", "update", "delete")
+                         if getattr(timeouts, op)},
+        ignore_changes=tuple(request.ignoreChanges),
     )
 
 

@@ -110,6 +110,18 @@ def test_probes_labels_security_and_rollout(rendered: RenderedChain) -> None:
             assert container["imagePullPolicy"] == "IfNotPresent"
 
 
+def test_deployments_wait_for_model_loads(rendered: RenderedChain) -> None:
+    """A Deployment's create/update timeout covers the startup probe's budget (pulumi-kubernetes'
+    default of 10 minutes would fail a slower model load); only Deployments wait that long."""
+    for resource in rendered.resources:
+        if resource.type == "kubernetes:apps/v1:Deployment":
+            startup = _containers(rendered.manifest("Deployment", resource.inputs["metadata"]["name"]))[0]["startupProbe"]
+            budget = startup["periodSeconds"] * startup["failureThreshold"]
+            for op in ("create", "update"):
+                assert int(resource.custom_timeouts[op].removesuffix("s")) > budget, resource.name
+    assert not [r.name for r in rendered.resources if r.custom_timeouts and r.type != "kubernetes:apps/v1:Deployment"]
+
+
 def test_image_reference_follows_the_registry(rendered: RenderedChain) -> None:
     images = [r for r in rendered.resources if r.type == "docker:index/image:Image"]
     for image in images:
