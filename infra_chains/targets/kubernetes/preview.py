@@ -4,12 +4,15 @@ Computed from the new plan against a stack's last outputs (a pure function, no C
 chainlet is ``new``, ``removed``, ``unchanged``, ``rebuild`` (its image changes: which input —
 source, requirements, base image, runtime, a dependency's interface) or ``restart`` (same image,
 its deployment part changed: compute, replicas, user_config, secret names, user_env, …). Pulumi's
-own change summary (resource operations by kind) is added when a real preview ran.
+own change summary (resource operations by kind) is added when a real preview ran, and so are
+its per-object steps (`with_engine_steps`): a chainlet the hashes call unchanged whose objects
+Pulumi would still change is a ``restart`` naming them (a rotated secret value, or a stack
+setting outside the plan's hashes such as the namespace, the GPU map or ``startup_timeout_sec``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 import pydantic
@@ -40,6 +43,11 @@ _LABELS = {
     "user_env": "user_env",
     "environment": "environment",
 }
+#: Kinds of a chainlet's objects Pulumi would change → words (`ChainletChange.engine_changes`).
+_ENGINE_LABELS = {"Secret": "secret values", "ConfigMap": "contract"}
+#: Kinds whose change reaches the pods (Secrets and ConfigMaps are auto-named, so a new value is
+#: a new name in the pod template); a change to the others (Service, HPA, …) leaves pods running.
+_POD_KINDS = frozenset({"Deployment", "Secret", "ConfigMap", "Image", "PersistentVolumeClaim"})
 
 
 class ChainletChange(pydantic.BaseModel):
@@ -47,8 +55,10 @@ class ChainletChange(pydantic.BaseModel):
 
     ``image_changes`` / ``deployment_changes`` name the inputs that changed (fingerprint keys,
     e.g. ``source``, ``replicas``); ``dependency_changes`` names the dependencies whose interface
-    changed. ``detail_known`` is False when the stack's outputs have hashes but no fingerprints
-    (deployed by a program that does not export them): the action is right, the reasons unknown.
+    changed. ``engine_changes`` names the kinds of this chainlet's objects Pulumi's own preview
+    would change (``Secret``, ``Deployment``, …), when a preview ran. ``detail_known`` is False
+    when the stack's outputs have hashes but no fingerprints (deployed by a program that does not
+    export them): the action is right, the reasons unknown.
     """
 
     name: str
@@ -56,6 +66,7 @@ class ChainletChange(pydantic.BaseModel):
     image_changes: list[str] = []
     dependency_changes: list[str] = []
     deployment_changes: list[str] = []
+    engine_changes: list[str] = []
     detail_known: bool = True
     image_hash: str | None = None
     previous_image_hash: str | None = None
@@ -66,6 +77,8 @@ class ChainletChange(pydantic.BaseModel):
         words = [_LABELS.get(key, key) for key in self.image_changes]
         words += [f"interface of {name}" for name in self.dependency_changes]
         words += [_LABELS.get(key, key) for key in self.deployment_changes]
+        if not words and self.action in ("restart", "unchanged"):  # unexplained by the hashes
+            words = [f"{_ENGINE_LABELS.get(kind, kind)} (Pulumi's diff)" for kind in self.engine_changes]
         return words
 
 
@@ -176,3 +189,18 @@ def chain_preview(
         chainlets=changes,
         resource_changes=dict(resource_changes) if resource_changes is not None else None,
     )
+
+
+def with_engine_steps(preview: ChainPreview, steps: Mapping[str, Iterable[str]]) -> ChainPreview:
+    """``preview`` with Pulumi's per-object plan folded in: ``steps`` maps a chainlet to the
+    kinds of its objects the engine would create, update, replace or delete. A chainlet that the
+    hashes call unchanged is a ``restart`` when one of those reaches its pods (a reason outside
+    the plan); a change around them alone (its Service, HPA…) is listed, the action kept."""
+    changes = []
+    for change in preview.chainlets:
+        kinds = sorted(set(steps.get(change.name, ())))
+        update: dict[str, Any] = {"engine_changes": kinds}
+        if change.action == "unchanged" and _POD_KINDS.intersection(kinds):
+            update["action"] = "restart"
+        changes.append(change.model_copy(update=update))
+    return preview.model_copy(update={"chainlets": changes})

@@ -119,3 +119,27 @@ class ProgressTracker:
     def _emit(self) -> None:
         if self._on_progress is not None:
             self._on_progress(self.rows)
+
+
+class EngineSteps:
+    """The kinds of each chainlet's objects a preview's engine events would change (for
+    `preview.with_engine_steps`): ``{"Summarizer": {"Secret", "Deployment"}}``."""
+
+    def __init__(self, plan: ChainPlan) -> None:
+        self._owner = ProgressTracker(plan, (), None)
+        self.kinds: dict[str, set[str]] = {}
+
+    def on_event(self, event: Any) -> None:
+        """Takes a `pulumi.automation.EngineEvent`; keeps steps that change something."""
+        pre = event.resource_pre_event
+        if pre is None:
+            return
+        metadata = pre.metadata
+        op = str(getattr(metadata.op, "value", metadata.op))
+        type_, _ = parse_urn(metadata.urn)
+        if op in _QUIET_OPS or type_ == CHAINLET_TYPE:
+            return
+        state = metadata.new or metadata.old
+        name = self._owner.chainlet_of(metadata.urn, state.parent if state is not None else None)
+        if name is not None:
+            self.kinds.setdefault(name, set()).add(type_.rsplit(":", 1)[-1])

@@ -25,9 +25,9 @@ from infra_chains.plan.names import validate_chain_name, validate_environment_na
 from infra_chains.targets.base import ChainStatus, LogLine, ProgressCallback, Target
 from infra_chains.targets.kubernetes.command import PulumiCli
 from infra_chains.targets.kubernetes.config import stack_config
-from infra_chains.targets.kubernetes.preview import ChainPreview, chain_preview
+from infra_chains.targets.kubernetes.preview import ChainPreview, chain_preview, with_engine_steps
 from infra_chains.targets.kubernetes.program import chain_program
-from infra_chains.targets.kubernetes.progress import ProgressTracker
+from infra_chains.targets.kubernetes.progress import EngineSteps, ProgressTracker
 from infra_chains.targets.kubernetes.service import KubernetesChainService, status_from_outputs
 from infra_chains.targets.local.state import state_root
 
@@ -138,10 +138,11 @@ class KubernetesTarget(Target):
         Pulumi's change summary (``pulumi preview``). Changes nothing but the stack's config."""
         stack, settings = self._prepare(plan, secrets)
         outputs = self._plain(stack.outputs())
-        result = stack.preview()
+        steps = EngineSteps(plan)
+        result = stack.preview(on_event=steps.on_event)
         changes = {str(op.value if hasattr(op, "value") else op): int(n)
                    for op, n in (result.change_summary or {}).items()}
-        return self._preview_of(plan, settings, outputs, changes)
+        return with_engine_steps(self._preview_of(plan, settings, outputs, changes), steps.kinds)
 
     def deploy(
         self,

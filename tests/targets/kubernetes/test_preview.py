@@ -198,3 +198,21 @@ def test_fingerprints_are_stable_and_small(tmp_path: pathlib.Path, key: str) -> 
     one, two = (plan_fingerprints(_plan(tmp_path)) for _ in range(2))
     assert one == two
     assert all(len(v) == 16 for fp in one.values() for v in getattr(fp, key).values())
+
+
+def test_pulumis_steps_on_an_unchanged_chainlet_are_a_restart_named_by_kind(tmp_path: pathlib.Path) -> None:
+    """A rotated secret value or a stack setting outside the plan's hashes (namespace, GPU map)
+    changes pods the hashes call unchanged: Pulumi's per-object plan says so."""
+    from infra_chains.targets.kubernetes.preview import with_engine_steps
+
+    plan = _plan(tmp_path, secrets=["token"])
+    hashed = chain_preview(plan, _outputs(plan))
+    assert _actions(hashed) == {"Leaf": "unchanged", "Root": "unchanged"}
+    folded = with_engine_steps(hashed, {"Leaf": ["Secret", "Deployment"], "Root": ["Service"]})
+    assert _actions(folded) == {"Leaf": "restart", "Root": "unchanged"}  # a Service leaves pods be
+    assert folded.chainlet("Leaf").reasons == ["Deployment (Pulumi's diff)", "secret values (Pulumi's diff)"]
+    assert folded.chainlet("Root").reasons == ["Service (Pulumi's diff)"]
+    # A change the hashes explain keeps its action and reasons.
+    edited = chain_preview(_plan(tmp_path, secrets=["token"], body="b"), _outputs(plan))
+    kept = with_engine_steps(edited, {"Leaf": ["Image", "Deployment"]}).chainlet("Leaf")
+    assert kept.action == "rebuild" and kept.reasons == ["source"]

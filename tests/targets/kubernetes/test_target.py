@@ -172,6 +172,29 @@ def test_preview_gives_per_chainlet_changes_and_pulumis_summary(fake_pulumi: Fak
     assert ["up"] not in fake_pulumi.commands()
 
 
+def test_preview_folds_pulumis_steps_into_unchanged_chainlets(fake_pulumi: FakePulumi) -> None:
+    """Same plan as deployed, but a rotated secret value: the hashes see nothing, Pulumi's preview
+    would replace the Summarizer's Secret and roll its Deployment."""
+    _push(fake_pulumi, _target())
+    chainlet = "urn:pulumi:dev::text-pipeline::infra-chains:index:Chain$infra-chains:index:Chainlet"
+    parent = f"{chainlet}::text-pipeline-summarizer"
+    secret = f"{chainlet}$kubernetes:core/v1:Secret::text-pipeline-summarizer-secrets"
+    deployment = f"{chainlet}$kubernetes:apps/v1:Deployment::text-pipeline-summarizer-deployment"
+    same = f"{chainlet}$kubernetes:apps/v1:Deployment::text-pipeline-chunker-deployment"
+    fake_pulumi.set_events([
+        {"resourcePreEvent": {"metadata": {"op": "replace", "urn": secret, "type": "kubernetes:core/v1:Secret",
+                                           "new": {"urn": secret, "parent": parent}}}},
+        {"resourcePreEvent": {"metadata": {"op": "update", "urn": deployment, "type": "kubernetes:apps/v1:Deployment",
+                                           "new": {"urn": deployment, "parent": parent}}}},
+        {"resourcePreEvent": {"metadata": {"op": "same", "urn": same, "type": "kubernetes:apps/v1:Deployment"}}},
+    ])
+    preview = _target().preview(_plan(), {"pipeline_token": "rotated"})
+    actions = {c.name: c.action for c in preview.chainlets}
+    assert actions == {"Chunker": "unchanged", "Summarizer": "restart", "TextPipeline": "unchanged"}
+    assert preview.chainlet("Summarizer").engine_changes == ["Deployment", "Secret"]
+    assert "secret values (Pulumi's diff)" in preview.chainlet("Summarizer").reasons
+
+
 def test_by_name_with_a_stack_and_missing_cli(fake_pulumi: FakePulumi, tmp_path: pathlib.Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     target = get_target("kubernetes", stack="prod")
