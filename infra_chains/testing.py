@@ -14,7 +14,8 @@ Pulumi CLI, no provider plugin and no cluster.
 and returns each Kubernetes object as the manifest the provider would apply (wire form:
 camelCase, numbers as ints, secret values unwrapped and their paths listed), plus the resource
 tree. The mocks do what the providers would: every resource gets an id, auto-named objects get a
-name (``<resource name>-<8 hex>``, stable), images a ``repoDigest`` that follows their tag (a local image ID when not pushed); and
+name (``<resource name>-<8 hex>``, stable), images a ``repoDigest`` that follows their tag (a local image ID when not pushed), LoadBalancer
+Services an address (`LOAD_BALANCER_IP`); and
 they catch what Pulumi's mocks let through: two resources with one URN, or two Kubernetes objects
 with one kind, namespace and name.
 """
@@ -41,6 +42,8 @@ _K8S_PREFIX = "kubernetes:"
 _DEFAULT_SECRET = "render-placeholder-secret"
 #: A fixed chain token, so two renders of an unchanged chain are identical.
 RENDER_CHAIN_TOKEN = "render-chain-token"
+#: The address a LoadBalancer Service gets under the mocks (a documentation range, RFC 5737).
+LOAD_BALANCER_IP = "203.0.113.10"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,6 +192,9 @@ def _provider_state(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, An
     if typ.startswith(_K8S_PREFIX):
         metadata = state.setdefault("metadata", {})
         metadata.setdefault("name", f"{name}-{_short_hash(name)}")
+        if typ == "kubernetes:core/v1:Service" and (inputs.get("spec") or {}).get("type") == "LoadBalancer":
+            # The provider waits for the cloud to assign an address (TEST-NET-3 stands in).
+            state["status"] = {"loadBalancer": {"ingress": [{"ip": LOAD_BALANCER_IP}]}}
     elif typ == "docker:index/image:Image":
         image_name = str(inputs["imageName"])
         repository = image_name.rsplit(":", 1)[0]

@@ -95,9 +95,14 @@ class Chain(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
         entry_label = labels[plan.entrypoint]
-        entry_url: pulumi.Input[str] = pod.service_url(entry_label, namespace)
+        in_cluster = pod.service_url(entry_label, namespace)
+        entry_url: pulumi.Input[str] = in_cluster
         if settings.exposure == "ingress":
             entry_url = self._ingress(name, plan, settings, entry_label, chain_labels)
+        elif settings.exposure == "load-balancer":
+            # Only the export waits for the address (the provider waits for it): no chainlet does.
+            entry_url = self.chainlets[plan.entrypoint].service.status.apply(
+                lambda status: _load_balancer_url(status, in_cluster))
 
         def collect(attribute: str) -> pulumi.Output[dict[str, str]]:
             return pulumi.Output.all(**{n: getattr(c, attribute) for n, c in self.chainlets.items()})
@@ -135,6 +140,15 @@ class Chain(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         return f"http://{settings.ingress_host}"
+
+
+def _load_balancer_url(status: Any, fallback: str) -> str:
+    """``http://<address>:<port>`` of a LoadBalancer Service's first ingress point (hostname on
+    AWS, IP elsewhere); ``fallback`` (the in-cluster URL) while none is assigned."""
+    ingress = ((status or {}).get("load_balancer") or {}).get("ingress") or []
+    address = next((point.get("hostname") or point.get("ip") for point in ingress
+                    if point.get("hostname") or point.get("ip")), None)
+    return f"http://{address}:{pod.PORT}" if address else fallback
 
 
 def _check_secrets(plan: ChainPlan, values: Mapping[str, pulumi.Input[str]]) -> None:

@@ -96,6 +96,8 @@ class Chainlet(pulumi.ComponentResource):
     image_ref: pulumi.Output[str]
     image_hash: pulumi.Output[str]
     deployment_hash: pulumi.Output[str]
+    #: The chainlet's Service (the Chain reads a load balancer's address from its status).
+    service: k8s.core.v1.Service
 
     def __init__(self, name: str, args: ChainletArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE_TOKEN, name, None, opts)
@@ -170,7 +172,7 @@ class Chainlet(pulumi.ComponentResource):
                 parent=self, custom_timeouts=pulumi.CustomTimeouts(create=rollout, update=rollout)
             ),
         )
-        k8s.core.v1.Service(
+        self.service = k8s.core.v1.Service(
             f"{name}-service",
             metadata={"name": label, "namespace": namespace, "labels": labels},
             spec={

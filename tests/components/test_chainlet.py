@@ -166,6 +166,27 @@ def test_replicas_hpa_and_pdb_per_stack(tmp_path: pathlib.Path) -> None:
     assert prod.outputs["entrypoint_url"] == "http://chains.example.com"
 
 
+def test_load_balancer_exposure_is_the_entrypoints_service_and_url(tmp_path: pathlib.Path) -> None:
+    from infra_chains.components.chain import _load_balancer_url
+    from infra_chains.testing import LOAD_BALANCER_IP
+
+    settings = DEV.model_copy(update={"exposure": "load-balancer"})
+    rendered = _render(TEXT_PIPELINE, settings, tmp_path)
+    types = {m["metadata"]["name"]: m["spec"]["type"] for m in rendered.of_kind("Service")}
+    assert types == {"text-pipeline-text-pipeline": "LoadBalancer", "text-pipeline-chunker": "ClusterIP",
+                     "text-pipeline-summarizer": "ClusterIP"}
+    # Outside callers use the balancer's address; chainlets keep calling each other in-cluster.
+    assert rendered.outputs["entrypoint_url"] == f"http://{LOAD_BALANCER_IP}:8080"
+    assert rendered.outputs["chainlet_urls"]["TextPipeline"].endswith(".chains-dev.svc.cluster.local:8080")
+    entry = _contract(rendered, rendered.manifest("Deployment", "text-pipeline-text-pipeline"))
+    assert entry["allowed_hosts"] is None  # the balancer's address is not known ahead
+    assert not rendered.of_kind("Ingress")
+    # AWS gives a hostname, others an IP; none yet (or no cloud controller): the in-cluster URL.
+    hostname = {"load_balancer": {"ingress": [{"hostname": "a1.elb.amazonaws.com"}]}}
+    assert _load_balancer_url(hostname, "http://in") == "http://a1.elb.amazonaws.com:8080"
+    assert _load_balancer_url(None, "http://in") == _load_balancer_url({"load_balancer": {}}, "http://in") == "http://in"
+
+
 def test_secrets_only_in_a_secret_marked_secret_and_mounted_as_files(tmp_path: pathlib.Path) -> None:
     text = TEXT_PIPELINE
     rendered = _render(text, PROD, tmp_path)
