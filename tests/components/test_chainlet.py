@@ -122,6 +122,31 @@ def test_deployments_wait_for_model_loads(rendered: RenderedChain) -> None:
     assert not [r.name for r in rendered.resources if r.custom_timeouts and r.type != "kubernetes:apps/v1:Deployment"]
 
 
+def test_compute_is_each_containers_requests_and_limits(rendered: RenderedChain) -> None:
+    """Requests = limits = the chainlet's `Compute` (Guaranteed QoS), for every example."""
+    from infra_chains.deploy import plan_chain
+    from infra_chains.framework.loading import load_entrypoint
+
+    any_deployment = rendered.of_kind("Deployment")[0]
+    chain = any_deployment["metadata"]["labels"]["app.kubernetes.io/part-of"]
+    example = next(p for p in EXAMPLE_FILES if render_name(p) == chain)
+    plan = plan_chain(load_entrypoint(example), chain)
+    labels = {url.removeprefix("http://").split(".")[0]: name for name, url in rendered.outputs["chainlet_urls"].items()}
+    specs = {spec.name: spec for spec in plan.chainlets}
+    for deployment in rendered.of_kind("Deployment"):
+        compute = specs[labels[deployment["metadata"]["name"]]].compute
+        expected = {"cpu": str(compute.cpu_count), "memory": str(compute.memory_bytes)}
+        (container,) = _containers(deployment)
+        assert container["resources"] == {"requests": expected, "limits": expected}, deployment["metadata"]["name"]
+
+
+def render_name(path: pathlib.Path) -> str:
+    from infra_chains.deploy import chain_name_for
+    from infra_chains.framework.loading import load_entrypoint
+
+    return chain_name_for(load_entrypoint(path))
+
+
 def test_image_reference_follows_the_registry(rendered: RenderedChain) -> None:
     images = [r for r in rendered.resources if r.type == "docker:index/image:Image"]
     for image in images:
