@@ -1,37 +1,45 @@
 """ImageSpec -> Dockerfile text (and the context's .dockerignore).
 
 The Dockerfile is a function of the `ImageSpec` alone (no chainlet name, no deployment value), so
-the image tag can be the spec's hash and chainlets with equal image parts share one image. Layers
-go from least to most often changed::
+the image tag can be the spec's hash and chainlets with equal image parts share one image. Two
+stages; layers go from least to most often changed::
 
-    FROM <base>                           the plan's base image (plan/base_images.py)
+    FROM <base> AS requirements            stage 1: the venv, installed (`requirements_stage`)
     ENV  PYTHONUNBUFFERED=1 ...            the same for every image
     RUN  apt-get ... (one cleaned layer)   apt_requirements (+ python3 / python3-venv for CUDA)
-    RUN  <base python> -m venv /opt/venv   plus the non-root user (uid/gid 10001)
+    RUN  <base python> -m venv /opt/venv
     COPY requirements.txt                  the merged requirements, byte-identical when equal
-    ARG  PIP_INDEX_URL ...                 build args: in the install's environment only
+    ARG  PIP_INDEX_URL ...                 build args: this stage's install only
     RUN  /opt/venv/bin/python -m pip install -r requirements.txt
+
+    FROM <base>                            stage 2: the image (`dockerfile`)
+    ENV, RUN apt-get ...                   the same instructions as stage 1: the same layers
+    RUN  groupadd/useradd                  the non-root user (uid/gid 10001)
+    COPY --from=requirements /opt/venv     the installed venv
     RUN  <command>                         RemoteConfig.build_commands, one layer each
     ---- shared by every chainlet of a chain with the same base and requirements up to here ----
     COPY runtime (compiled)                the infra_chains runtime (the same for the whole chain)
-    COPY packages, data, workspace         the source, last
-    USER 10001, HEALTHCHECK, CMD python -m infra_chains.serve
+    HEALTHCHECK, CMD python -m infra_chains.serve, USER 10001
+    COPY packages, data, workspace         the source, last (root's files: COPY ignores USER)
 
-Everything up to the requirements install depends only on the base image, the apt packages and
-the requirements, so chainlets of a chain that share those get byte-identical instructions over
+Everything up to the venv copy depends only on the base image, the apt packages and the
+requirements, so chainlets of a chain that share those get byte-identical instructions over
 byte-identical files and the engine's cache builds those layers once.
 
 The runtime's Python is always the venv at `VENV_DIR`, made from the base's Python: it works on
 bases whose system Python is marked externally managed (Debian's and Ubuntu's python3, PEP 668),
 and the user's pins never fight the base's packages. A `CustomImage`'s venv sees the image's own
-packages (``--system-site-packages``): a CUDA image with torch keeps its torch.
+packages (``--system-site-packages``): a CUDA image with torch keeps its torch. The venv's
+interpreter links to the base's, which stage 2 has at the same path (same base, same apt layer).
 
-Build arguments (`BUILD_ARGS`: a private index, for example) are declared right before the
-requirements install, so only that step sees them; they are never written into ``ENV``, a file or
-a layer. The engine does record the values of declared build args in the image's history
-(``docker history``), as it does for every ``ARG``: put no credentials in them. The proxy
-variables (``HTTP_PROXY``, ``HTTPS_PROXY``, ``NO_PROXY``) are the engine's predefined args, which
-it keeps out of the history; pass them the same way.
+Build arguments (`BUILD_ARGS`: a private index, for example) are declared in stage 1 only, right
+before the install. Why two stages: the engine records the values of the build args in scope in
+the history of every later ``RUN`` of their stage (``docker history``, and the image config that
+``docker save`` and a registry push carry), so a token in ``PIP_INDEX_URL`` would ship with a
+one-stage image. The image is stage 2, whose history holds no build arg; stage 1 stays in the
+engine's build cache. ``build_commands`` run in stage 2 and so do not see them. The proxy
+variables (``HTTP_PROXY``, ``HTTPS_PROXY``, ``NO_PROXY``) are the engine's predefined args, kept
+out of the history by the engine; pass them the same way.
 """
 
 from __future__ import annotations
@@ -54,6 +62,8 @@ DOCKERIGNORE = "\n".join([
 
 #: Build arguments the requirements install accepts (pip reads them from its environment).
 BUILD_ARGS: tuple[str, ...] = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL")
+#: The name of the stage that installs the requirements (`requirements_stage`).
+REQUIREMENTS_STAGE = "requirements"
 #: The chainlet's user and group: fixed, so a mounted secret file can be made readable to it.
 USER_ID = 10001
 USER_NAME = "chainlet"
@@ -102,35 +112,60 @@ def _apt_layer(packages: list[str]) -> list[str]:
     ]
 
 
-def _venv_and_user_layer(image: ImageSpec) -> str:
+def _venv_layer(image: ImageSpec) -> str:
     # A CustomImage's own packages (torch in a CUDA image) stay importable from the venv.
     system_site = " --system-site-packages" if image.python_version is None else ""
+    return f"RUN {shlex.quote(_base_python(image))} -m venv{system_site} {VENV_DIR}"
+
+
+def _user_layer() -> str:
     return (
-        f"RUN {shlex.quote(_base_python(image))} -m venv{system_site} {VENV_DIR}"
-        f" && groupadd --system --gid {USER_ID} {USER_NAME}"
+        f"RUN groupadd --system --gid {USER_ID} {USER_NAME}"
         f" && useradd --system --uid {USER_ID} --gid {USER_ID} --create-home"
         f" --home-dir /home/{USER_NAME} --shell /usr/sbin/nologin {USER_NAME}"
     )
 
 
-def dependency_layers(image: ImageSpec) -> list[str]:
-    """The instructions up to the requirements install: shared by images with equal inputs."""
-    python = ChainletLayout.in_image(image).python_executable
-    lines = [f"FROM {image.base_image}", _BASE_ENV]
+def _base_layers(image: ImageSpec) -> list[str]:
+    """The first instructions of both stages: the same text, so the engine builds them once."""
+    lines = [_BASE_ENV]
     if packages := _system_packages(image):
         lines += _apt_layer(packages)
-    lines += [
-        _venv_and_user_layer(image),
-        # An imported rootfs (`docker import`) may have no PATH: keep the engine's default then.
-        f"ENV VIRTUAL_ENV={VENV_DIR} PATH={VENV_DIR}/bin:${{PATH:-{_DEFAULT_PATH}}}",
+    return lines
+
+
+#: An imported rootfs (`docker import`) may have no PATH: keep the engine's default then.
+_VENV_ENV = f"ENV VIRTUAL_ENV={VENV_DIR} PATH={VENV_DIR}/bin:${{PATH:-{_DEFAULT_PATH}}}"
+
+
+def requirements_stage(image: ImageSpec) -> list[str]:
+    """Stage 1: the venv with the requirements installed, the only place build args reach."""
+    python = ChainletLayout.in_image(image).python_executable
+    return [
+        f"FROM {image.base_image} AS {REQUIREMENTS_STAGE}",
+        *_base_layers(image),
+        _venv_layer(image),
+        _VENV_ENV,
         f"COPY requirements.txt {APP_DIR}/requirements.txt",
         *(f"ARG {name}" for name in BUILD_ARGS),
         f"RUN {python} -m pip install --no-cache-dir -r {APP_DIR}/requirements.txt",
+    ]
+
+
+def dependency_layers(image: ImageSpec) -> list[str]:
+    """Everything before the chain's own files: shared by images with equal inputs."""
+    return [
+        *requirements_stage(image),
+        "",
+        f"FROM {image.base_image}",
+        *_base_layers(image),
+        _user_layer(),
+        _VENV_ENV,
+        f"COPY --from={REQUIREMENTS_STAGE} {VENV_DIR} {VENV_DIR}",
         # The user's build_commands, as root with the venv first on PATH (`pip install` goes
         # there), one layer each, as truss-chains runs them; shared like the layers above.
         *(f"RUN {command}" for command in image.build_commands),
     ]
-    return lines
 
 
 def dockerfile(image: ImageSpec) -> str:
@@ -142,13 +177,16 @@ def dockerfile(image: ImageSpec) -> str:
         f"COPY runtime {layout.runtime_dir}",
         # Bytecode at build time: the user cannot write it at run time, and start-up is faster.
         f"RUN {python} -m compileall -q --invalidation-mode checked-hash {layout.runtime_dir}",
+        f"ENV PYTHONPATH={layout.runtime_dir}",
+        f"WORKDIR {layout.workspace_dir}",
+        f"HEALTHCHECK {HEALTHCHECK_OPTIONS} CMD {json.dumps(healthcheck)}",
+        f"CMD {json.dumps([python, '-m', 'infra_chains.serve'])}",
+        f"USER {USER_ID}:{USER_ID}",
+        # The source last: an edit rebuilds these three layers only (each instruction above is a
+        # layer of its own, and the engine's build makes a container for each). COPY ignores
+        # USER: the files stay root's, readable by the chainlet's user but not writable.
         f"COPY packages {APP_DIR}/packages",
         f"COPY data {APP_DIR}/data",
         f"COPY workspace {layout.workspace_dir}",
-        f"ENV PYTHONPATH={layout.runtime_dir}",
-        f"WORKDIR {layout.workspace_dir}",
-        f"USER {USER_ID}:{USER_ID}",
-        f"HEALTHCHECK {HEALTHCHECK_OPTIONS} CMD {json.dumps(healthcheck)}",
-        f"CMD {json.dumps([python, '-m', 'infra_chains.serve'])}",
     ]
     return "\n".join(lines) + "\n"

@@ -28,8 +28,9 @@ from typing import Literal, NamedTuple
 from infra_chains.remote_config import BasetenImage, CustomImage
 
 #: 2: every image runs from a venv at VENV_DIR, non-root user 10001, HEALTHCHECK, compiled
-#: runtime, build args for the requirements install.
-IMAGE_TEMPLATE_VERSION = 2
+#: runtime, build args for the requirements install. 3: the requirements install in a stage of
+#: its own (build args out of the image's history), the source COPYs after USER, last.
+IMAGE_TEMPLATE_VERSION = 3
 #: The runtime's own floor (pyproject's requires-python).
 MIN_PYTHON = (3, 11)
 CUDA_IMAGE = "nvidia/cuda:12.6.3-cudnn-runtime-ubuntu24.04"
