@@ -207,7 +207,7 @@ class DockerEngine(Engine):
         import docker  # imported here: only the docker target pays for it
 
         self._docker: Any = docker
-        where = base_url or "DOCKER_HOST, or unix:///var/run/docker.sock when it is unset"
+        where = _engine_address(base_url, os.environ)
         if problem := _unix_socket_problem(base_url or os.environ.get("DOCKER_HOST") or DEFAULT_SOCKET):
             # Checked here: the SDK's failed version negotiation leaves its socket unclosed.
             raise EngineUnavailableError(_unavailable(where, problem))
@@ -385,10 +385,6 @@ class DockerEngine(Engine):
 
     def run(self, spec: ContainerSpec) -> ContainerInfo:
         docker = self._docker
-        device_requests = (
-            [docker.types.DeviceRequest(driver="nvidia", count=spec.gpu_count, capabilities=[["gpu"]])]
-            if spec.gpu_count else None
-        )
         endpoint = self._client.api.create_endpoint_config(aliases=spec.aliases)
         host_config = self._client.api.create_host_config(
             port_bindings=(
@@ -401,7 +397,7 @@ class DockerEngine(Engine):
             security_opt=spec.security_opt or None,
             nano_cpus=spec.nano_cpus,
             mem_limit=spec.mem_limit_bytes,
-            device_requests=device_requests,
+            device_requests=_device_requests(docker.types, spec.gpu_count),
             restart_policy={"Name": spec.restart_policy},
             network_mode=spec.network,
         )
@@ -507,6 +503,15 @@ class DockerEngine(Engine):
             stream.close()  # also when the consumer stops early: no socket left to the GC
 
 
+def _engine_address(base_url: str | None, environ: Mapping[str, str]) -> str:
+    """The address a client made with ``base_url`` talks to, and where that address came from."""
+    if base_url is not None:
+        return base_url
+    if environ.get("DOCKER_HOST"):
+        return f"{environ['DOCKER_HOST']} (from DOCKER_HOST)"
+    return f"{DEFAULT_SOCKET} (DOCKER_HOST is unset)"
+
+
 def _unavailable(where: str, problem: str) -> str:
     return (
         f"No Docker engine answers at {where}: {problem}.\n"
@@ -579,6 +584,13 @@ def _info(attrs: Mapping[str, Any]) -> ContainerInfo:
         host_port=host_port,
         error=str(state.get("Error") or ""),
     )
+
+
+def _device_requests(types: Any, gpu_count: int) -> list[Any] | None:
+    """``gpu_count`` NVIDIA GPUs, as ``docker run --gpus <count>`` asks for them; None for none."""
+    if not gpu_count:
+        return None
+    return [types.DeviceRequest(driver="nvidia", count=gpu_count, capabilities=[["gpu"]])]
 
 
 def _healthcheck(check: Healthcheck | None) -> dict[str, int] | None:

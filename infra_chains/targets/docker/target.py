@@ -43,7 +43,14 @@ from infra_chains.targets.base import (
 )
 from infra_chains.targets.contracts import predict_url
 from infra_chains.targets.docker import containers as names
-from infra_chains.targets.docker.engine import ContainerInfo, DockerEngine, Engine, PortInUseError
+from infra_chains.targets.docker.engine import (
+    BaseImageMissingError,
+    BuildFailedError,
+    ContainerInfo,
+    DockerEngine,
+    Engine,
+    PortInUseError,
+)
 from infra_chains.targets.docker.state import ChainRecord, DockerChainDir
 from infra_chains.targets.ports import choose_ports
 from infra_chains.targets.secrets import resolve_secrets
@@ -241,14 +248,19 @@ class DockerTarget(Target):
         if image_id is not None:
             return reference, image_id
         progress.set(spec.name, "building")
-        engine.ensure_base_image(spec.image.base_image)
-        with tempfile.TemporaryDirectory(prefix=f"infra-chains-{label}-") as tmp:
-            context = write_build_context(plan, spec, pathlib.Path(tmp) / "context")
-            image_id = engine.build(
-                str(context.directory), reference, network=self._build_network,
-                build_args=self._build_args,
-                on_line=lambda line: progress.set(spec.name, "building", message=line),
-            )
+        try:
+            engine.ensure_base_image(spec.image.base_image)
+            with tempfile.TemporaryDirectory(prefix=f"infra-chains-{label}-") as tmp:
+                context = write_build_context(plan, spec, pathlib.Path(tmp) / "context")
+                image_id = engine.build(
+                    str(context.directory), reference, network=self._build_network,
+                    build_args=self._build_args,
+                    on_line=lambda line: progress.set(spec.name, "building", message=line),
+                )
+        except (BaseImageMissingError, BuildFailedError) as exc:
+            progress.set(spec.name, "failed", message=str(exc).splitlines()[0])
+            # The same class, so callers can tell the two apart; the message names the chainlet.
+            raise type(exc)(f"Chainlet {spec.name!r} of chain {plan.chain_name!r}: {exc}") from exc
         return reference, image_id
 
     def _wait_ready(self, chain_name: str, chainlet: str, info: ContainerInfo,

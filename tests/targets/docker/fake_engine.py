@@ -15,7 +15,13 @@ from typing import Any
 
 from infra_chains.serving.contract import CONTRACT_JSON_ENV
 from infra_chains.serving.probe import INSTANCE_HEADER
-from infra_chains.targets.docker.engine import ContainerInfo, ContainerSpec, Engine
+from infra_chains.targets.docker.engine import (
+    BaseImageMissingError,
+    BuildFailedError,
+    ContainerInfo,
+    ContainerSpec,
+    Engine,
+)
 
 
 def _server(instance: str, port: int | None) -> http.server.ThreadingHTTPServer:
@@ -41,6 +47,10 @@ class FakeEngine(Engine):
         self._ids = itertools.count(1)
         self.images: dict[str, str] = {"python:3.11-slim": "sha256:base"}
         self.built: list[str] = []
+        #: (tag, build network, build args) of each build.
+        self.builds: list[tuple[str, str | None, dict[str, str]]] = []
+        #: A build whose tag contains a key fails with its message.
+        self.build_failures: dict[str, str] = {}
         self.specs: dict[str, ContainerSpec] = {}
         self.infos: dict[str, ContainerInfo] = {}
         self._servers: dict[str, http.server.ThreadingHTTPServer] = {}
@@ -61,10 +71,15 @@ class FakeEngine(Engine):
         return self._user
 
     def ensure_base_image(self, image: str) -> None:
-        assert image in self.images
+        if image not in self.images:
+            raise BaseImageMissingError(f"Base image {image!r} is not on the engine (fake).")
 
     def build(self, context_dir: str, tag: str, *, network: str | None,
               build_args: Mapping[str, str], on_line: Any = None) -> str:
+        self.builds.append((tag, network, dict(build_args)))
+        for part, message in self.build_failures.items():
+            if part in tag:
+                raise BuildFailedError(message)
         self.built.append(tag)
         self.images[tag] = f"sha256:{next(self._ids)}"
         return self.images[tag]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+import socket
 import stat
 
 import pytest
@@ -11,7 +12,8 @@ from fake_engine import FakeEngine
 import infra_chains as chains
 from infra_chains.errors import ChainsUsageError, DeploymentError
 from infra_chains.framework.loading import load_entrypoint
-from infra_chains.targets.docker.target import DockerTarget
+from infra_chains.targets.docker.engine import BaseImageMissingError, BuildFailedError, PortInUseError
+from infra_chains.targets.docker.target import BUILD_NETWORK_ENV, DockerTarget
 
 pytestmark = pytest.mark.servers  # the fake's containers are tiny HTTP servers on 127.0.0.1
 
@@ -122,3 +124,64 @@ def test_down_leaves_nothing(tmp_path: pathlib.Path, fake_target: DockerTarget, 
     assert fake_target.down("fake") is False
     with pytest.raises(ChainsUsageError, match="No chain named 'fake'"):
         fake_target.status("fake")
+
+
+def test_builds_use_the_network_from_the_environment_unless_one_is_given(
+    tmp_path: pathlib.Path, fake_engine: FakeEngine, chain_file: pathlib.Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(BUILD_NETWORK_ENV, raising=False)
+    _push(DockerTarget(tmp_path / "a", engine=fake_engine), chain_file)
+    assert [network for _, network, _ in fake_engine.builds] == [None, None]  # the engine's default
+    fake_engine.images = {"python:3.11-slim": "sha256:base"}  # build again
+    monkeypatch.setenv(BUILD_NETWORK_ENV, "host")
+    target = DockerTarget(tmp_path / "b", engine=fake_engine,
+                          build_args={"PIP_INDEX_URL": "https://idx.example.com/simple"})
+    _push(target, chain_file)
+    assert [(network, args) for _, network, args in fake_engine.builds[2:]] == [
+        ("host", {"PIP_INDEX_URL": "https://idx.example.com/simple"})] * 2
+    fake_engine.images = {"python:3.11-slim": "sha256:base"}
+    _push(DockerTarget(tmp_path / "c", engine=fake_engine, build_network="proxy-net"), chain_file)
+    assert [network for _, network, _ in fake_engine.builds[4:]] == ["proxy-net"] * 2
+
+
+def test_a_failed_build_names_the_chainlet_and_a_first_push_leaves_nothing(
+    tmp_path: pathlib.Path, fake_target: DockerTarget, fake_engine: FakeEngine,
+    chain_file: pathlib.Path,
+) -> None:
+    fake_engine.build_failures["fake-leaf"] = "Building image ... failed at Step 9/20 : RUN pip install"
+    rows: list[dict[str, str]] = []
+    with pytest.raises(BuildFailedError, match="^Chainlet 'Leaf' of chain 'fake': Building .* Step 9/20"):
+        chains.push(load_entrypoint(chain_file), chain_name="fake", remote=fake_target,
+                    secrets={"tag_secret": "v"},
+                    on_progress=lambda chainlets: rows.append({r.name: r.status for r in chainlets}))
+    assert rows[-1]["Leaf"] == "failed"
+    assert fake_engine.runs == [] and fake_engine.networks({}) == []
+    assert not (tmp_path / "state" / "docker" / "fake").exists()
+
+
+def test_a_missing_base_image_names_the_chainlet(
+    tmp_path: pathlib.Path, fake_target: DockerTarget, fake_engine: FakeEngine,
+) -> None:
+    path = tmp_path / "custom_chain.py"
+    path.write_text(CHAIN.replace(
+        'assets=chains.Assets(secret_keys=["tag_secret"])',
+        'assets=chains.Assets(secret_keys=["tag_secret"]), docker_image=chains.DockerImage('
+        'base_image=chains.CustomImage(image="acme/missing:1", python_executable_path="/usr/bin/python3"))'))
+    with pytest.raises(BaseImageMissingError, match="^Chainlet 'Leaf' of chain 'fake': Base image 'acme/missing:1'"):
+        _push(fake_target, path)
+    assert fake_engine.built == [] and fake_engine.runs == []
+
+
+def test_an_entrypoint_port_taken_by_another_program_is_a_clear_error(
+    fake_target: DockerTarget, fake_engine: FakeEngine, chain_file: pathlib.Path,
+) -> None:
+    port = int(_push(fake_target, chain_file).run_remote_url.split(":")[2].split("/")[0])
+    entry = next(c for c in fake_engine.containers({}) if c.labels["infra-chains.chainlet"] == "Entry")
+    fake_engine.remove(entry.id)  # gone behind the target's back; its port is kept for the chain
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        with pytest.raises(PortInUseError, match=f"127.0.0.1:{port} of chain 'fake' is in use.*Stop that program"):
+            _push(fake_target, chain_file)
