@@ -6,11 +6,16 @@ the commands on a deployed chain (`run`, `status`, `logs`, `down`) take `DEPLOYE
 from __future__ import annotations
 
 import pathlib
+from typing import TYPE_CHECKING
 
 import typer
 
+from infra_chains.errors import ChainsUsageError
 from infra_chains.targets.base import Target
 from infra_chains.targets.registry import STACK_TARGETS, get_target
+
+if TYPE_CHECKING:  # the kubernetes extra is imported only when --stack-config is given
+    from infra_chains.components.settings import StackSettings
 
 CHAIN_FILE: pathlib.Path = typer.Argument(..., help="The chain's source file.", show_default=False)
 ENTRYPOINT: str | None = typer.Option(None, "--entrypoint", "-e", help="Entrypoint class, if the file marks none.")
@@ -23,6 +28,7 @@ SECRET: list[str] = typer.Option([], "--secret", help="K=V secret value; repeata
 SECRETS_FILE: pathlib.Path | None = typer.Option(None, "--secrets-file", help="A .env file of secret values.")
 READY_TIMEOUT: float = typer.Option(60.0, "--timeout", help="Seconds each chainlet may take to become ready.")
 DEPLOYED_TARGET: str = typer.Option("local", "--target", "-t", help="Where the chain is deployed: local | docker | kubernetes.")
+STACK_CONFIG: pathlib.Path | None = typer.Option(None, "--stack-config", help="kubernetes: a Pulumi stack file (e.g. stacks/Pulumi.dev.yaml) whose infra-chains keys set the namespace, registry, userEnv, replicas, exposure...", show_default=False)
 
 
 def target_arguments(target: str, stack: str | None, environment: str | None = None) -> str:
@@ -37,3 +43,14 @@ def target_arguments(target: str, stack: str | None, environment: str | None = N
 def deployed_target(target: str, stack: str | None) -> Target:
     """The `Target` named by ``--target``, on ``--stack`` when one is given (kubernetes)."""
     return get_target(target, **({} if stack is None else {"stack": stack}))
+
+
+def kubernetes_settings(target: str, stack_config: pathlib.Path | None) -> StackSettings | None:
+    """``--stack-config``'s settings (None when not given); only the kubernetes target has them."""
+    if stack_config is None:
+        return None
+    if target.lower() != "kubernetes":
+        raise ChainsUsageError(f"--stack-config sets a kubernetes stack's settings; add --target kubernetes (got --target {target}).")
+    from infra_chains.components.settings import settings_from_stack_file
+
+    return settings_from_stack_file(stack_config)

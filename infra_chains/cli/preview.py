@@ -54,14 +54,17 @@ def preview(
     secret: list[str] = options.SECRET,
     secrets_file: pathlib.Path | None = options.SECRETS_FILE,
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+    stack_config: pathlib.Path | None = options.STACK_CONFIG,
 ) -> None:
     """Show what `push --target kubernetes --stack STACK` would change, chainlet by chainlet."""
     from infra_chains.targets.kubernetes import KubernetesTarget
 
     entry = load_entrypoint(file, entrypoint)
     provided = secret_values(secrets_file, secret)
-    plan = deploy.plan_chain(entry, name, parse_assignments(user_env, "--user-env"), environment=stack)
-    target = get_target("kubernetes", stack=stack)
+    settings = options.kubernetes_settings("kubernetes", stack_config)
+    env_values = {**(settings.user_env if settings else {}), **parse_assignments(user_env, "--user-env")}
+    plan = deploy.plan_chain(entry, name, env_values, environment=stack)
+    target = get_target("kubernetes", stack=stack, settings=settings)  # None: the defaults
     assert isinstance(target, KubernetesTarget)  # the registry's kubernetes entry
     values = target.secret_values(plan, provided)
     result = target.preview(plan, values)

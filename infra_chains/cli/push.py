@@ -23,7 +23,8 @@ from infra_chains.cli.examples import example_arguments
 from infra_chains.framework.chainlet import definition_of
 from infra_chains.framework.loading import load_entrypoint
 from infra_chains.serving.websocket import websocket_url
-from infra_chains.targets.base import ChainletProgress
+from infra_chains.targets.base import ChainletProgress, Target
+from infra_chains.targets.registry import get_target
 
 _STATUS_STYLE = {
     "ready": "[green]ready[/]",
@@ -83,6 +84,7 @@ def push(
     out: pathlib.Path = typer.Option(deploy.GENERATED_DIR, "--out", help="Where --dry-run writes."),
     timeout: float = options.READY_TIMEOUT,
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Print every progress message (e.g. the docker build log)."),
+    stack_config: pathlib.Path | None = options.STACK_CONFIG,
 ) -> None:
     """Deploy the chain in FILE; re-pushing restarts only the chainlets that changed."""
     started = time.monotonic()
@@ -92,12 +94,19 @@ def push(
     entry = load_entrypoint(file, entrypoint)
     env_values = parse_assignments(user_env, "--user-env")
     provided = secret_values(secrets_file, secret)
+    settings = options.kubernetes_settings(target, stack_config)
+    if settings is not None:  # the stack file's userEnv, under --user-env's; the rest: the target's
+        env_values = {**settings.user_env, **env_values}
+        environment, stack = environment or stack, None
     if dry_run:
         deploy.push(entry, name, user_env=env_values, only_generate_trusses=True,
                     environment=environment, generated_dir=out)
         chain = name or deploy.chain_name_for(entry)
         out_console.print(f"Wrote the plan and build contexts of chain {chain} to {out / chain}")
         return
+    remote: str | Target = target
+    if settings is not None:
+        remote = get_target("kubernetes", environment=environment, settings=settings)
     latest: list[ChainletProgress] = []
     messages = MessageLog()
     with Live(console=err_console, transient=True, refresh_per_second=12) as live:
@@ -110,7 +119,7 @@ def push(
             live.update(progress_table(chainlets, time.monotonic() - started))
 
         service = deploy.push(
-            entry, name, user_env=env_values, remote=target, environment=environment,
+            entry, name, user_env=env_values, remote=remote, environment=environment,
             secrets=provided, ready_timeout_sec=timeout, on_progress=on_progress, stack=stack,
         )
     assert service is not None  # only a dry run returns None

@@ -13,6 +13,7 @@ Settings only change a chainlet's deployment part, never its image.
 from __future__ import annotations
 
 import json
+import pathlib
 from typing import TYPE_CHECKING, Any, Literal, Self
 
 import pydantic
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
 
 #: The Pulumi config namespace of every key this project reads (the project's name).
 CONFIG_NAMESPACE = "infra-chains"
+
+#: Keys of the repo's program in the same namespace (`components.program`): not settings.
+PROGRAM_KEYS = frozenset({"chainFile", "entrypoint", "chainName"})
 
 Exposure = Literal["cluster-ip", "load-balancer", "ingress"]
 
@@ -134,6 +138,48 @@ class StackSettings(_ConfigModel):
             return cls.model_validate(raw)
         except pydantic.ValidationError as exc:
             raise ConfigError(_describe(cfg.name, exc)) from None
+
+
+def settings_from_stack_file(path: pathlib.Path) -> StackSettings:
+    """The settings a Pulumi stack file (``stacks/Pulumi.dev.yaml``) holds: its ``infra-chains``
+    keys (bare keys belong to the project's namespace too), so ``infra-chains push --target
+    kubernetes`` can deploy with what ``pulumi up`` from the repo uses. The program's own keys
+    (``chainFile``…), secure values (secrets) and other namespaces are skipped; any other key is
+    a `ConfigError` naming it, as a typo would otherwise be ignored."""
+    import yaml  # type: ignore[import-untyped]  # pulumi's dependency; no stubs installed
+
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"Cannot read the stack file {path}: {exc}") from None
+    config = document.get("config") if isinstance(document, dict) else None
+    if not isinstance(config, dict):
+        raise ConfigError(f"Stack file {path} has no `config:` mapping; it should look like "
+                          f"stacks/Pulumi.dev.yaml (`config: {{{CONFIG_NAMESPACE}:namespace: ml}}`).")
+    known = StackSettings.config_keys()
+    raw: dict[str, Any] = {}
+    unknown: list[str] = []
+    for full_key, value in config.items():
+        namespace, _, key = str(full_key).rpartition(":")
+        if namespace not in ("", CONFIG_NAMESPACE) or key in PROGRAM_KEYS:
+            continue
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            continue  # a secret config value: the target takes secrets from its caller
+        if key not in known:
+            unknown.append(key)
+            continue
+        raw[known[key]] = value
+    if unknown:
+        raise ConfigError(
+            f"Stack file {path} has {CONFIG_NAMESPACE} keys that are not settings: "
+            f"{', '.join(sorted(unknown))}; known keys: {', '.join(sorted(known))} (and the "
+            f"program's {', '.join(sorted(PROGRAM_KEYS))}). Fix or remove them; a chain's secret "
+            "belongs there only encrypted, as `pulumi config set --secret KEY` writes it."
+        )
+    try:
+        return StackSettings.model_validate(raw)
+    except pydantic.ValidationError as exc:
+        raise ConfigError(f"Stack file {path}: {_describe(CONFIG_NAMESPACE, exc)}") from None
 
 
 def _parse_json(namespace: str, key: str, text: str) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import pathlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -89,3 +90,59 @@ def test_settings_are_frozen_and_reject_unknown_fields() -> None:
         StackSettings.model_validate({"replica": {}})
     with pytest.raises(ValueError):
         StackSettings().namespace = "x"  # type: ignore[misc]
+
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_a_stack_file_gives_the_settings_the_program_reads(stack_config: None, stack: str) -> None:
+    """What `infra-chains push --stack-config stacks/Pulumi.<stack>.yaml` deploys with is what
+    `pulumi up -s <stack>` from the repo reads (the stack name aside)."""
+    import yaml
+
+    from infra_chains.components.settings import PROGRAM_KEYS, settings_from_stack_file
+
+    path = ROOT / "stacks" / f"Pulumi.{stack}.yaml"
+    from_file = settings_from_stack_file(path)
+    config = {k.split(":", 1)[1]: v for k, v in yaml.safe_load(path.read_text())["config"].items()}
+    from_program = settings({k: v for k, v in config.items() if k not in PROGRAM_KEYS})
+    assert from_file == from_program.model_copy(update={"environment": None})
+    assert from_file.namespace == config["namespace"] and from_file.user_env == config["userEnv"]
+
+
+def test_a_stack_file_skips_secrets_program_keys_and_other_namespaces(tmp_path: pathlib.Path) -> None:
+    from infra_chains.components.settings import settings_from_stack_file
+
+    path = tmp_path / "Pulumi.edge.yaml"
+    path.write_text(
+        "config:\n"
+        "  infra-chains:chainFile: examples/hello.py\n"
+        "  infra-chains:hf_token: {secure: v1:abc}\n"
+        "  kubernetes:context: edge\n"
+        "  replicas: {Greeter: 3}\n"  # a bare key is the project's (infra-chains) own
+        "  infra-chains:startupTimeoutSec: 1200\n"
+    )
+    loaded = settings_from_stack_file(path)
+    assert loaded.replicas == {"Greeter": 3} and loaded.startup_timeout_sec == 1200
+    assert loaded.namespace == "default"
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ("  infra-chains:replica: {A: 2}\n", r"not settings: replica;(.|\n)*replicas"),
+        ("  infra-chains:hf_token: plain\n", r"hf_token(.|\n)*pulumi config set --secret"),
+        ("  infra-chains:exposure: nodeport\n", r"infra-chains:exposure(.|\n)*'nodeport'"),
+    ],
+)
+def test_a_stack_file_error_names_the_file_and_key(tmp_path: pathlib.Path, config: str, message: str) -> None:
+    from infra_chains.components.settings import settings_from_stack_file
+
+    path = tmp_path / "Pulumi.dev.yaml"
+    path.write_text("config:\n" + config)
+    with pytest.raises(ConfigError, match=rf"{path.name}(.|\n)*{message}"):
+        settings_from_stack_file(path)
+    (tmp_path / "empty.yaml").write_text("name: x\n")
+    with pytest.raises(ConfigError, match="has no `config:` mapping"):
+        settings_from_stack_file(tmp_path / "empty.yaml")

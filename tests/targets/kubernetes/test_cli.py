@@ -62,3 +62,29 @@ def test_missing_cli_is_one_clear_error(tmp_path: pathlib.Path, monkeypatch: pyt
     assert main(["preview", str(EXAMPLE), "--stack", "dev"]) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert "no `pulumi` executable was found" in err and "INFRA_CHAINS_PULUMI" in err
+
+
+def test_push_and_preview_take_a_stack_file_for_the_settings(
+        fake_pulumi: FakePulumi, deployed_outputs: None, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--stack-config stacks/Pulumi.prod.yaml`: namespace, registry, replicas, exposure and
+    userEnv as `pulumi up -s prod` from the repo would have them; --user-env wins over userEnv."""
+    stack_file = EXAMPLE.parents[1] / "stacks" / "Pulumi.prod.yaml"
+    assert main(["push", str(EXAMPLE), "--name", "text-pipeline", "--target", "kubernetes", "--stack", "prod",
+                 "--stack-config", str(stack_file), "--user-env", "extra=1"]) == 0
+    config = fake_pulumi.state()["stacks"]["prod"]["config"]
+    assert config["infra-chains:namespace"] == "infra-chains"
+    assert config["infra-chains:registry"] == "ghcr.io/acme/infra-chains"
+    assert config["infra-chains:exposure"] == "ingress"
+    assert json.loads(config["infra-chains:replicas"]) == {"Chunker": 2, "TextPipeline": 2}
+    assert json.loads(config["infra-chains:userEnv"]) == {"mode": "prod", "extra": "1"}
+    assert config["infra-chains:environment"] == "prod"
+    capsys.readouterr()
+    assert main(["preview", str(EXAMPLE), "--name", "text-pipeline", "--stack", "prod",
+                 "--stack-config", str(stack_file), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["stack"] == "prod"
+    assert json.loads(fake_pulumi.state()["stacks"]["prod"]["config"]["infra-chains:userEnv"]) == {"mode": "prod"}
+
+
+def test_stack_config_needs_the_kubernetes_target(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["push", str(EXAMPLE), "--stack-config", "stacks/Pulumi.dev.yaml"]) == 2
+    assert "--target kubernetes" in " ".join(capsys.readouterr().err.split())
