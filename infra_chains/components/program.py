@@ -124,7 +124,9 @@ def create_chain(
     if settings.render_yaml_to_directory:  # every Kubernetes object below goes to files instead
         import pulumi_kubernetes as k8s
 
-        renderer = k8s.Provider(f"{plan.chain_name}-render-yaml",
+        # kubeconfig "": the SDK would default it to $KUBECONFIG, which the provider refuses
+        # beside renderYamlToDirectory (rendering needs no cluster).
+        renderer = k8s.Provider(f"{plan.chain_name}-render-yaml", kubeconfig="",
                                 render_yaml_to_directory=settings.render_yaml_to_directory)
         opts = pulumi.ResourceOptions(providers=[renderer])
     chain = Chain(

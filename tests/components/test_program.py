@@ -200,14 +200,16 @@ def test_unknown_entrypoint_names_the_chainlets_there(mocks: Recorder, tmp_path:
 
 
 def test_render_yaml_to_directory_sends_every_kubernetes_object_to_a_rendering_provider(
-    mocks: Recorder, tmp_path: pathlib.Path
+    mocks: Recorder, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "kubeconfig"))
     config, secret_keys = stack_config("dev", {"pipeline_token": TOKEN})
     config[f"{PROJECT}:renderYamlToDirectory"] = "rendered/dev"  # relative to the project root
     run(mocks, "dev", config, secret_keys, tmp_path)
 
     providers = {name: state for typ, name, state in mocks.resources if typ == "pulumi:providers:kubernetes"}
     assert [state["renderYamlToDirectory"] for state in providers.values()] == [str(ROOT / "rendered" / "dev")]
+    assert [state["kubeconfig"] for state in providers.values()] == [""]  # not $KUBECONFIG: refused there
     (renderer,) = providers
     objects = [name for typ, name, _ in mocks.resources if typ.startswith("kubernetes:")]
     assert len(objects) >= 9  # three chainlets' Deployments, Services, ConfigMaps...

@@ -97,9 +97,11 @@ class Cli:
         (tmp / "state").mkdir()
         self.backend = f"file://{tmp / 'state'}"
         self.state = tmp / "state"
-        # pulumi-kubernetes takes $KUBECONFIG as its kubeconfig, which render mode refuses.
         self.env = {
-            **{key: value for key, value in os.environ.items() if key != "KUBECONFIG"},
+            **os.environ,
+            # Set, as on a developer's machine: the rendering provider must not take it (the
+            # provider refuses a kubeconfig beside renderYamlToDirectory); nothing is there.
+            "KUBECONFIG": str(tmp / "kubeconfig"),
             "PATH": os.pathsep.join([*path, os.environ.get("PATH", "")]),
             "PULUMI_HOME": str(tmp / "pulumi-home"),
             "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
@@ -290,7 +292,7 @@ def test_automation_api_target_previews_and_pushes_through_the_real_cli(tmp_path
                              render_yaml_to_directory=str(rendered))
     env: Mapping[str, str] = {key: pulumi.env[key] for key in (
         "PATH", "PULUMI_HOME", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_SKIP_UPDATE_CHECK",
-        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION")}
+        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION", "KUBECONFIG")}
     target = KubernetesTarget("dev", settings=settings, pulumi=engine_bin / "pulumi", work_root=tmp_path / "work",
                               backend_url=pulumi.backend, secrets_provider="passphrase", env=env)
     plan = plan_chain(load_entrypoint(ROOT / "examples" / "text_pipeline.py"), CHAIN, user_env={"mode": "auto"})
