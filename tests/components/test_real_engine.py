@@ -35,7 +35,6 @@ sys.path.insert(0, str(pathlib.Path(__file__).parent))  # standin_cluster, besid
 import standin_cluster  # noqa: E402
 
 pytestmark = [
-    pytest.mark.docker,
     pytest.mark.pulumi_engine,
     pytest.mark.slow,
     # The docker SDK leaves pooled unix-socket connections to the garbage collector.
@@ -226,6 +225,7 @@ def images() -> Iterator[list[str]]:
     client.close()
 
 
+@pytest.mark.docker
 def test_repo_project_previewed_and_updated_by_the_real_cli_runs_on_a_standin_cluster(
     tmp_path: pathlib.Path, images: list[str]
 ) -> None:
@@ -248,7 +248,8 @@ def test_repo_project_previewed_and_updated_by_the_real_cli_runs_on_a_standin_cl
     assert "kubernetes:apps/v1:Deployment" in preview and "infra-chains:index:Chainlet" in preview, preview
     assert not (project / "rendered").exists()  # a preview writes nothing
     pulumi("up", "-s", "dev", "--yes", cwd=project)
-    # Nothing changed, nothing to do (now: the image hashes cover infra_chains' own source).
+    # The same program again finds nothing to do (asked at once: image hashes cover infra_chains'
+    # own source, which another checkout's edits would change).
     pulumi("preview", "-s", "dev", "--expect-no-changes", "--diff", cwd=project)
     outputs = json.loads(pulumi("stack", "output", "-s", "dev", "--json", cwd=project))
     assert outputs["chain_name"] == CHAIN
@@ -275,7 +276,6 @@ def test_repo_project_previewed_and_updated_by_the_real_cli_runs_on_a_standin_cl
     # user_env came from stacks/Pulumi.dev.yaml, the secret through the Secret mounted at its path.
     assert result["mode"] == "dev" and result["total_words"] == 6 and result["chunks"] == 3
     assert {s["tag"] for s in result["summaries"]} == {hashlib.sha256(SENTINEL.encode()).hexdigest()[:8]}
-
 
 
 def test_automation_api_target_previews_and_pushes_through_the_real_cli(tmp_path: pathlib.Path) -> None:
