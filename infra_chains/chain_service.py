@@ -83,7 +83,7 @@ class ChainService(abc.ABC):
     def _unreachable(self, exc: Exception) -> DependencyUnreachableError:
         return DependencyUnreachableError(
             f"Chain {self.name!r} is not reachable at {self.run_remote_url}: {exc}. "
-            f"Check `infra-chains status {self.name}`.",
+            "Is the chain still deployed and its entrypoint ready? (the target's status of the chain says).",
             chainlet=self.name, url=self.run_remote_url,
         )
 

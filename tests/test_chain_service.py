@@ -9,8 +9,9 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from infra_chains.chain_service import ChainService, StreamedItems
+from infra_chains.errors import DependencyUnreachableError
 from infra_chains.public_types import DeployedChainlet
-from infra_chains.serving.testing import ChainletProcess, make_contract
+from infra_chains.serving.testing import ChainletProcess, free_port, make_contract
 
 pytestmark = pytest.mark.servers
 
@@ -91,3 +92,31 @@ def test_a_stream_closed_early_ends_its_iteration(serve: Serve) -> None:
     assert next(items) == "w0 "
     items.close()
     assert list(items) == []
+
+
+class _Gone(ChainService):
+    """A chain whose entrypoint no longer listens (taken down, or never started)."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__("gone-chain")
+        self._port = port
+
+    @property
+    def run_remote_url(self) -> str:
+        return f"http://127.0.0.1:{self._port}/run_remote"
+
+    @property
+    def status_page_url(self) -> str:
+        return f"http://127.0.0.1:{self._port}/"
+
+    def get_info(self) -> list[DeployedChainlet]:
+        return []
+
+
+def test_an_unreachable_chain_is_named_in_the_librarys_words() -> None:
+    service = _Gone(free_port())
+    with pytest.raises(DependencyUnreachableError) as caught:
+        service.run_remote({"text": "x"})
+    message = str(caught.value)
+    assert "gone-chain" in message and service.run_remote_url in message
+    assert "infra-chains " not in message  # library errors name no CLI command
