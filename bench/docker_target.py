@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/docker_target.py [--requests 300] [--build-network host]
 
-Measures: a cold push (docker: this bench's images removed first, so every image is built; local:
-processes started), a re-push with one chainlet (the entrypoint) edited in a copy of the chain
+Measures: a cold push (docker: this bench's images removed first, and every dependency layer
+built anew: a build argument unique to the run, which pip ignores, misses the engine's cache of
+the requirements install that other chains' builds left; local: processes started), a re-push with one chainlet (the entrypoint) edited in a copy of the chain
 file (which images were built, by comparing the containers' image ids), container start to ready
 (the engine's StartedAt of a restarted container to its first 200 on /readyz), and one-at-a-time
 latency (c=1, p50/p99 over N sequential requests on one keep-alive connection, stdlib client).
@@ -19,6 +20,7 @@ import http.client
 import importlib
 import json
 import pathlib
+import secrets
 import shutil
 import statistics
 import sys
@@ -94,6 +96,13 @@ def _remove_images(client: Any) -> None:
         client.images.remove(image.id, force=True)
 
 
+def _remove_requirements_stages(client: Any, run_token: str) -> None:
+    """The requirements stages this run built: untagged, their history names the run's token."""
+    for image in client.images.list(filters={"dangling": True}):
+        if any(run_token in (entry.get("CreatedBy") or "") for entry in image.history()):
+            client.images.remove(image.id, force=True)
+
+
 def _start_to_ready(client: Any, chainlet: str) -> float:
     """Seconds from the engine's start of a restarted container to its first 200 on /readyz."""
     container = next(c for c in client.containers.list(filters={"label": f"infra-chains.chain={CHAIN}"})
@@ -121,7 +130,11 @@ def _start_to_ready(client: Any, chainlet: str) -> float:
 
 def _bench_docker(workdir: pathlib.Path, requests: int, network: str | None) -> dict[str, str]:
     client = _docker_client()
-    target = DockerTarget(workdir / "docker-state", build_network=network)
+    # A file:// index that does not exist: pip skips it, the engine's cache key of the install
+    # changes, so the cold push installs the requirements (once: the chainlets share the layers).
+    run_token = f"bench-{secrets.token_hex(4)}"
+    target = DockerTarget(workdir / "docker-state", build_network=network,
+                          build_args={"PIP_EXTRA_INDEX_URL": f"file:///nonexistent/{run_token}"})
     chain_file = workdir / "docker-chain" / "text_pipeline.py"  # its folder is the build context
     chain_file.parent.mkdir()
     shutil.copy(EXAMPLE, chain_file)
@@ -138,6 +151,8 @@ def _bench_docker(workdir: pathlib.Path, requests: int, network: str | None) -> 
         p50, p99 = _latency(service.run_remote_url, requests)
     finally:
         target.down(CHAIN)
+        _remove_images(client)
+        _remove_requirements_stages(client, run_token)
         client.close()
     return {
         "cold push": f"{cold:.1f} s (built {len(before)} images)",
