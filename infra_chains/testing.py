@@ -173,6 +173,11 @@ def _run(program: Any, monitor: Any, stack: str) -> None:
         monitor.close()
         asyncio.set_event_loop(previous)
         loop.close()
+    if monitor.duplicates:
+        raise ChainsUsageError(
+            f"Two resources have the URN {monitor.duplicates[0]}: rename one of them (a real "
+            "engine refuses the second; Pulumi's mocks accept it)."
+        )
 
 
 def _current_loop() -> asyncio.AbstractEventLoop | None:
@@ -238,6 +243,9 @@ def _mock_classes() -> tuple[type[Any], type[Any]]:
             self.states: dict[str, dict[str, Any]] = {}
             self.names: dict[str, str] = {}
             self.thread_loops: list[asyncio.AbstractEventLoop] = []
+            #: URNs registered twice: raised once the program is done (raising here would fail
+            #: Pulumi's pending futures too, each logged as never retrieved).
+            self.duplicates: list[str] = []
 
         def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (Pulumi's name)
             if _current_loop() is None:
@@ -246,7 +254,7 @@ def _mock_classes() -> tuple[type[Any], type[Any]]:
                 self.thread_loops.append(loop)
             urn = self.make_urn(request.parent, request.type, request.name)
             if urn in self.names:
-                raise ChainsUsageError(f"Two resources have the URN {urn}: rename one of them.")
+                self.duplicates.append(urn)
             response = super().RegisterResource(request)  # type: ignore[no-untyped-call]  # untyped in pulumi
             if request.type == "pulumi:pulumi:Stack":
                 return response
