@@ -13,6 +13,7 @@ the chainlets it changes (see docs/architecture.md).
 
 from __future__ import annotations
 
+import logging
 import os
 import pathlib
 import queue
@@ -54,6 +55,8 @@ from infra_chains.targets.docker.engine import (
 from infra_chains.targets.docker.state import ChainRecord, DockerChainDir
 from infra_chains.targets.ports import choose_ports
 from infra_chains.targets.secrets import resolve_secrets
+
+logger = logging.getLogger(__name__)
 
 BUILD_NETWORK_ENV = "INFRA_CHAINS_DOCKER_BUILD_NETWORK"
 LOG_TAIL_LINES = 30
@@ -143,6 +146,13 @@ class DockerTarget(Target):
         labels = names.labels_of(plan)
         engine = self.engine
         self._check_gpus(plan, engine)
+        for spec in plan.chainlets:
+            if spec.replicas > 1:
+                logger.warning(
+                    "Chainlet %s of chain %s asks for %d replicas; the docker target runs one "
+                    "container per chainlet (the kubernetes target runs replicas).",
+                    spec.name, plan.chain_name, spec.replicas,
+                )
         with chain_dir.locked():
             first = not engine.containers({names.LABEL_CHAIN: plan.chain_name})
             try:

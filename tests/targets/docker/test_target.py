@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import pathlib
 import socket
 import stat
@@ -185,3 +186,19 @@ def test_an_entrypoint_port_taken_by_another_program_is_a_clear_error(
         squatter.listen()
         with pytest.raises(PortInUseError, match=f"127.0.0.1:{port} of chain 'fake' is in use.*Stop that program"):
             _push(fake_target, chain_file)
+
+
+def test_replicas_get_one_container_and_a_warning_saying_so(
+    tmp_path: pathlib.Path, fake_target: DockerTarget, fake_engine: FakeEngine,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    path = tmp_path / "replicas_chain.py"
+    path.write_text(CHAIN.replace(
+        'assets=chains.Assets(secret_keys=["tag_secret"])',
+        'assets=chains.Assets(secret_keys=["tag_secret"]), replicas=3'))
+    with caplog.at_level(logging.WARNING, logger="infra_chains.targets.docker.target"):
+        _push(fake_target, path)
+    assert sorted(fake_engine.runs) == ["Entry", "Leaf"]
+    assert [r.getMessage() for r in caplog.records] == [
+        "Chainlet Leaf of chain fake asks for 3 replicas; the docker target runs one container per "
+        "chainlet (the kubernetes target runs replicas)."]
