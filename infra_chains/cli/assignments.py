@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import pathlib
+from collections.abc import Mapping
 
 from infra_chains.errors import ChainsUsageError
 
@@ -44,6 +45,25 @@ def parse_assignments(items: list[str], option: str) -> dict[str, str]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ChainsUsageError(f"{option} expects KEY=VALUE, got {key!r} without '=VALUE'.")
+        values[key] = value
+    return values
+
+
+def build_arguments(items: list[str], environ: Mapping[str, str]) -> dict[str, str]:
+    """``--build-arg`` as docker's CLI takes it: ``NAME=VALUE``, or ``NAME`` alone for the value of
+    the environment variable of that name (a token stays out of ``ps`` and the shell's history)."""
+    values: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not key:
+            raise ChainsUsageError(f"--build-arg expects NAME=VALUE or NAME, got {item!r}.")
+        if not sep:
+            if key not in environ:
+                raise ChainsUsageError(
+                    f"--build-arg {key}: no environment variable {key} to take its value from; "
+                    f"export it, or pass {key}=VALUE."
+                )
+            value = environ[key]
         values[key] = value
     return values
 

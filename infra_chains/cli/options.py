@@ -5,11 +5,13 @@ the commands on a deployed chain (`run`, `status`, `logs`, `down`) take `DEPLOYE
 
 from __future__ import annotations
 
+import os
 import pathlib
 from typing import TYPE_CHECKING
 
 import typer
 
+from infra_chains.cli.assignments import build_arguments
 from infra_chains.errors import ChainsUsageError
 from infra_chains.targets.base import Target
 from infra_chains.targets.registry import STACK_TARGETS, get_target
@@ -28,6 +30,7 @@ SECRET: list[str] = typer.Option([], "--secret", help="K=V secret value; repeata
 SECRETS_FILE: pathlib.Path | None = typer.Option(None, "--secrets-file", help="A .env file of secret values.")
 READY_TIMEOUT: float = typer.Option(60.0, "--timeout", help="Seconds each chainlet may take to become ready.")
 DEPLOYED_TARGET: str = typer.Option("local", "--target", "-t", help="Where the chain is deployed: local | docker | kubernetes.")
+BUILD_ARG: list[str] = typer.Option([], "--build-arg", help="docker: NAME=VALUE build argument for the image builds (e.g. PIP_INDEX_URL), or NAME to take the value from the environment; never written into a layer; repeatable.")
 STACK_CONFIG: pathlib.Path | None = typer.Option(None, "--stack-config", help="kubernetes: a Pulumi stack file (e.g. stacks/Pulumi.dev.yaml) whose infra-chains keys set the namespace, registry, userEnv, replicas, exposure...", show_default=False)
 
 
@@ -54,3 +57,15 @@ def kubernetes_settings(target: str, stack_config: pathlib.Path | None) -> Stack
     from infra_chains.components.settings import settings_from_stack_file
 
     return settings_from_stack_file(stack_config)
+
+
+def docker_build_args(target: str, items: list[str]) -> dict[str, str]:
+    """``--build-arg``'s values (empty when not given); only the docker target builds here."""
+    if not items:
+        return {}
+    if target.lower() != "docker":
+        raise ChainsUsageError(
+            f"--build-arg passes build arguments to the docker target's image builds; add --target "
+            f"docker (got --target {target}). The kubernetes target builds through its stack."
+        )
+    return build_arguments(items, os.environ)

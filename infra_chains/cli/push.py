@@ -85,6 +85,7 @@ def push(
     timeout: float = options.READY_TIMEOUT,
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Print every progress message (e.g. the docker build log)."),
     stack_config: pathlib.Path | None = options.STACK_CONFIG,
+    build_arg: list[str] = options.BUILD_ARG,
 ) -> None:
     """Deploy the chain in FILE; re-pushing restarts only the chainlets that changed."""
     started = time.monotonic()
@@ -95,6 +96,7 @@ def push(
     env_values = parse_assignments(user_env, "--user-env")
     provided = secret_values(secrets_file, secret)
     settings = options.kubernetes_settings(target, stack_config)
+    build_args = options.docker_build_args(target, build_arg)
     if settings is not None:  # the stack file's userEnv, under --user-env's; the rest: the target's
         env_values = {**settings.user_env, **env_values}
         environment, stack = environment or stack, None
@@ -107,6 +109,8 @@ def push(
     remote: str | Target = target
     if settings is not None:
         remote = get_target("kubernetes", environment=environment, settings=settings)
+    if build_args:
+        remote = get_target("docker", environment=environment, build_args=build_args)
     latest: list[ChainletProgress] = []
     messages = MessageLog()
     with Live(console=err_console, transient=True, refresh_per_second=12) as live:

@@ -6,7 +6,7 @@ import pathlib
 
 import pytest
 
-from infra_chains.cli.assignments import parse_assignments, parse_env_file
+from infra_chains.cli.assignments import build_arguments, parse_assignments, parse_env_file
 from infra_chains.errors import ChainsUsageError
 
 
@@ -35,3 +35,17 @@ def test_assignment_without_equals_is_rejected() -> None:
 
 def test_assignment_value_may_hold_equals() -> None:
     assert parse_assignments(["a=b=c", "e="], "--user-env") == {"a": "b=c", "e": ""}
+
+
+def test_build_arguments_take_values_given_or_from_the_environment() -> None:
+    environ = {"PIP_INDEX_URL": "https://token@pypi.example/simple"}
+    given = ["PIP_INDEX_URL", "EXTRA=a=b", "EMPTY="]
+    assert build_arguments(given, environ) == {
+        "PIP_INDEX_URL": "https://token@pypi.example/simple", "EXTRA": "a=b", "EMPTY": ""}
+
+
+def test_a_build_argument_named_without_a_value_needs_its_environment_variable() -> None:
+    with pytest.raises(ChainsUsageError, match="--build-arg PIP_INDEX_URL: no environment variable PIP_INDEX_URL"):
+        build_arguments(["PIP_INDEX_URL"], {})
+    with pytest.raises(ChainsUsageError, match="expects NAME=VALUE or NAME"):
+        build_arguments(["=value"], {})

@@ -64,3 +64,18 @@ def test_suggested_command_lines_name_the_target_and_stack() -> None:
     assert target_arguments("kubernetes", None, "prod") == " --target kubernetes --stack prod"
     assert target_arguments("kubernetes", "dev", "prod") == " --target kubernetes --stack dev"
     assert target_arguments("local", None, "prod") == ""
+
+
+def test_build_args_are_for_the_docker_target(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["push", str(EXAMPLE), "--build-arg", "PIP_INDEX_URL=x"]) == 2
+    assert "add --target docker (got --target local)" in " ".join(capsys.readouterr().err.split())
+
+
+def test_a_build_arg_from_a_missing_environment_variable_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("INFRA_CHAINS_TEST_UNSET_ARG", raising=False)
+    argv = ["push", str(EXAMPLE), "--target", "docker", "--build-arg", "INFRA_CHAINS_TEST_UNSET_ARG"]
+    assert main(argv) == 2
+    err = " ".join(capsys.readouterr().err.split())  # rich wraps long lines
+    assert "no environment variable INFRA_CHAINS_TEST_UNSET_ARG" in err
