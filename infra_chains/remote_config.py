@@ -377,7 +377,9 @@ class RemoteConfig(ConfigModel):
         build_commands: Shell commands run while the image is built, after the requirements
             are installed and before the chain's code is copied in (each a Dockerfile ``RUN``
             line; part of the image's hash).
-        replicas: (ext) Number of replicas on targets that run several (docker, kubernetes).
+        replicas: (ext) Number of replicas; the kubernetes target runs them (a stack may override
+            or autoscale it). The local and docker targets run one process or container per
+            chainlet and say so when more are asked for.
     """
 
     __problem_code__: ClassVar[ProblemCode] = "remote-config-value"

@@ -7,6 +7,7 @@ it builds a path, a container name or an API call from it.
 from __future__ import annotations
 
 import abc
+import logging
 from collections.abc import Callable, Iterator, Mapping
 from typing import Literal, TypeVar, get_args
 
@@ -143,6 +144,21 @@ class Target(abc.ABC):
     @abc.abstractmethod
     def chains(self) -> list[str]:
         """Names of the chains deployed here."""
+
+
+logger = logging.getLogger(__name__)
+
+
+def warn_of_replicas(plan: ChainPlan, target: str, runs: str) -> None:
+    """Say, per chainlet asking for ``replicas > 1``, that ``target`` runs one of it (``runs``:
+    "process", "container"): the plan is valid on every target, but only Kubernetes scales."""
+    for spec in plan.chainlets:
+        if spec.replicas > 1:
+            logger.warning(
+                "Chainlet %s of chain %s asks for %d replicas; the %s target runs one %s per "
+                "chainlet (the kubernetes target runs replicas).",
+                spec.name, plan.chain_name, spec.replicas, target, runs,
+            )
 
 
 def select_log_sources(

@@ -41,6 +41,7 @@ from infra_chains.targets.base import (
     ProgressCallback,
     Target,
     select_log_sources,
+    warn_of_replicas,
 )
 from infra_chains.targets.contracts import predict_url
 from infra_chains.targets.docker import containers as names
@@ -146,13 +147,7 @@ class DockerTarget(Target):
         labels = names.labels_of(plan)
         engine = self.engine
         self._check_gpus(plan, engine)
-        for spec in plan.chainlets:
-            if spec.replicas > 1:
-                logger.warning(
-                    "Chainlet %s of chain %s asks for %d replicas; the docker target runs one "
-                    "container per chainlet (the kubernetes target runs replicas).",
-                    spec.name, plan.chain_name, spec.replicas,
-                )
+        warn_of_replicas(plan, "docker", "container")
         with chain_dir.locked():
             first = not engine.containers({names.LABEL_CHAIN: plan.chain_name})
             try:

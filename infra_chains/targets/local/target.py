@@ -46,6 +46,7 @@ from infra_chains.targets.base import (
     ProgressCallback,
     Target,
     select_log_sources,
+    warn_of_replicas,
 )
 from infra_chains.targets.assets import check_mount_locations, default_asset_cache_dir
 from infra_chains.targets.contracts import AssetDirs, predict_url, runtime_contract
@@ -150,6 +151,7 @@ class LocalTarget(Target):
         supervisor, which kept the old processes serving, is told, and the error says so.
         """
         values = resolve_secrets(plan, secrets, environ={})  # MissingSecretsError names them all
+        warn_of_replicas(plan, "local", "process")
         chain_dir = self._dir(plan.chain_name)
         with chain_dir.locked():
             previous = chain_dir.read_desired() if chain_dir.exists() else None

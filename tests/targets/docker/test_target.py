@@ -196,7 +196,7 @@ def test_replicas_get_one_container_and_a_warning_saying_so(
     path.write_text(CHAIN.replace(
         'assets=chains.Assets(secret_keys=["tag_secret"])',
         'assets=chains.Assets(secret_keys=["tag_secret"]), replicas=3'))
-    with caplog.at_level(logging.WARNING, logger="infra_chains.targets.docker.target"):
+    with caplog.at_level(logging.WARNING, logger="infra_chains.targets.base"):
         _push(fake_target, path)
     assert sorted(fake_engine.runs) == ["Entry", "Leaf"]
     assert [r.getMessage() for r in caplog.records] == [
