@@ -5,27 +5,39 @@ so it is run by path with ``python -I`` and imports only the standard library: n
 ``infra_chains`` package import (pydantic and the public API would cost more than the probe), no
 ``curl`` in the image. It reads the contract the target gave the container
 (``INFRA_CHAINS_RUNTIME_JSON``, or the file named by ``INFRA_CHAINS_RUNTIME``), probes
-``/healthz`` like `infra_chains.serving.probe` (and, when the contract names an incarnation,
-requires it to be echoed in ``x-infra-chains-instance``), and exits 0 when healthy, 1 otherwise
-with one line on stdout saying why (Docker keeps it in ``docker inspect``'s health log).
+``/healthz`` with `infra_chains.serving.probe` (stdlib-only, loaded by its path beside this file,
+so the one probe every target uses also requires the contract's incarnation to be echoed), and
+exits 0 when healthy, 1 otherwise with one line on stdout saying why (Docker keeps it in
+``docker inspect``'s health log).
 """
 
 from __future__ import annotations
 
-import http.client
+import importlib.util
 import json
 import os
+import pathlib
 import sys
+from types import ModuleType
 from typing import Any
 
-# The same names as infra_chains.serving.contract / .probe (a test keeps them equal).
+# The same names as infra_chains.serving.contract (a test keeps them equal).
 CONTRACT_FILE_ENV = "INFRA_CHAINS_RUNTIME"
 CONTRACT_JSON_ENV = "INFRA_CHAINS_RUNTIME_JSON"
-INSTANCE_HEADER = "x-infra-chains-instance"
-LIVE_PATH = "/healthz"
 TIMEOUT_SEC = 2.0
+#: `infra_chains.serving.probe`, by path: importing it by name would import the package.
+PROBE_FILE = pathlib.Path(__file__).resolve().parent.parent / "serving" / "probe.py"
 #: A server listening on every address is probed on loopback.
 _WILDCARDS = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}
+
+
+def _load_probe() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("chainlet_probe", PROBE_FILE)
+    assert spec is not None and spec.loader is not None, PROBE_FILE
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
+    spec.loader.exec_module(module)
+    return module
 
 
 def _contract(environ: dict[str, str]) -> dict[str, Any]:
@@ -53,22 +65,10 @@ def check(environ: dict[str, str]) -> tuple[bool, str]:
     if port == 0:
         return False, "the runtime contract names no port (port 0)"
     host = _WILDCARDS.get(host, host)
-    connection = http.client.HTTPConnection(host, port, timeout=TIMEOUT_SEC)
-    try:
-        connection.request("GET", LIVE_PATH)
-        response = connection.getresponse()
-        response.read()
-    except (OSError, http.client.HTTPException) as exc:
-        return False, f"GET {LIVE_PATH} on {host}:{port} failed: {type(exc).__name__}: {exc}"
-    finally:
-        connection.close()
-    expected = contract.get("instance_id")
-    echoed = response.getheader(INSTANCE_HEADER)
-    if expected is not None and echoed != expected:
-        return False, f"{host}:{port} is answered by instance {echoed!r}, not {expected!r}"
-    if response.status != 200:
-        return False, f"GET {LIVE_PATH} answered HTTP {response.status}"
-    return True, "ok"
+    probe = _load_probe()
+    result = probe.probe(host, port, probe.LIVE_PATH, timeout_sec=TIMEOUT_SEC,
+                         instance_id=contract.get("instance_id"))
+    return (True, "ok") if result.ok else (False, f"{host}:{port}: {result.detail}")
 
 
 def main() -> int:

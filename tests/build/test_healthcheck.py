@@ -56,8 +56,7 @@ def env(port: int, **fields: object) -> dict[str, str]:
 def test_names_match_the_runtimes() -> None:
     assert healthcheck.CONTRACT_JSON_ENV == contract.CONTRACT_JSON_ENV
     assert healthcheck.CONTRACT_FILE_ENV == contract.CONTRACT_FILE_ENV
-    assert healthcheck.INSTANCE_HEADER == probe.INSTANCE_HEADER
-    assert healthcheck.LIVE_PATH == probe.LIVE_PATH
+    assert healthcheck.PROBE_FILE == pathlib.Path(probe.__file__).resolve()
 
 
 def test_healthy_when_healthz_answers_200_with_the_contracts_instance(
@@ -81,9 +80,10 @@ def test_the_contract_may_come_as_a_file(
 def test_another_instance_or_an_error_status_is_unhealthy(server: http.server.ThreadingHTTPServer) -> None:
     FakeChainlet.instance = "nonce-0"
     healthy, why = healthcheck.check(env(server.server_port))
-    assert not healthy and "'nonce-0', not 'nonce-1'" in why
+    assert not healthy and "instance 'nonce-0', not by instance 'nonce-1'" in why
     FakeChainlet.instance, FakeChainlet.status = "nonce-1", 503
-    assert healthcheck.check(env(server.server_port)) == (False, "GET /healthz answered HTTP 503")
+    port = server.server_port
+    assert healthcheck.check(env(port)) == (False, f"127.0.0.1:{port}: GET /healthz answered HTTP 503")
 
 
 def test_no_contract_or_no_server_is_unhealthy_with_a_reason(
@@ -96,7 +96,7 @@ def test_no_contract_or_no_server_is_unhealthy_with_a_reason(
     server.shutdown()
     server.server_close()
     healthy, why = healthcheck.check(env(port))
-    assert not healthy and f"GET /healthz on 127.0.0.1:{port} failed" in why
+    assert (healthy, why) == (False, f"127.0.0.1:{port}: GET /healthz failed: connection refused")
 
 
 def test_the_script_runs_by_path_in_isolated_mode_without_the_package(
@@ -115,4 +115,5 @@ def test_the_script_runs_by_path_in_isolated_mode_without_the_package(
     FakeChainlet.status = 500
     bad = subprocess.run([sys.executable, "-I", str(script)], env=env(server.server_port),
                          cwd=tmp_path, capture_output=True, text=True, timeout=30)
-    assert (bad.returncode, bad.stdout) == (1, "GET /healthz answered HTTP 500\n")
+    port = server.server_port
+    assert (bad.returncode, bad.stdout) == (1, f"127.0.0.1:{port}: GET /healthz answered HTTP 500\n")
