@@ -18,11 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from infra_chains._optional import require
 from infra_chains.chain_service import ChainService
-from infra_chains.components.settings import StackSettings
-from infra_chains.errors import ChainsUsageError, DeploymentError
+from infra_chains.components import pod
+from infra_chains.components.settings import CONFIG_NAMESPACE, StackSettings
+from infra_chains.errors import DeploymentError
 from infra_chains.plan.models import ChainPlan
-from infra_chains.plan.names import validate_chain_name, validate_environment_name
-from infra_chains.targets.base import ChainStatus, LogLine, ProgressCallback, Target
+from infra_chains.plan.names import chainlet_labels, validate_chain_name, validate_environment_name
+from infra_chains.targets.base import ChainStatus, LogLine, ProgressCallback, Target, select_log_sources
+from infra_chains.targets.kubernetes import kubectl
 from infra_chains.targets.kubernetes.command import PulumiCli
 from infra_chains.targets.kubernetes.config import stack_config
 from infra_chains.targets.kubernetes.preview import ChainPreview, chain_preview, with_engine_steps
@@ -180,12 +182,24 @@ class KubernetesTarget(Target):
 
     def logs(self, chain_name: str, chainlet: str | None = None, *, follow: bool = False,
              lines: int = 50) -> Iterator[LogLine]:
-        validate_chain_name(chain_name)
-        raise ChainsUsageError(
-            f"The kubernetes target does not read pod logs; read them with kubectl, e.g. "
-            f"`kubectl logs -n {self.settings.namespace} -l app.kubernetes.io/part-of={chain_name} "
-            f"--prefix --tail {lines}{' -f' if follow else ''}`."
+        """The pods' logs through ``kubectl logs`` (`kubectl.py`), in the namespace and kubeconfig
+        context the stack was deployed with; the chainlets are the stack outputs' (as `status`)."""
+        stack = self._existing(chain_name)
+        outputs = self._plain(stack.outputs())
+        names = {str(name) for key in ("chainlet_urls", "image_hashes")
+                 if isinstance(outputs.get(key), Mapping) for name in outputs[key]}
+        labels = select_log_sources(chain_name, chainlet_labels(chain_name, sorted(names)), chainlet, lines)
+        executable = kubectl.find_kubectl()
+        config = {key: value.value for key, value in stack.get_all_config().items() if not value.secret}
+        selector = {"app.kubernetes.io/part-of": chain_name}
+        if chainlet is not None:
+            selector = pod.selector_labels(chain_name, labels[chainlet])
+        args = kubectl.logs_args(
+            namespace=config.get(f"{CONFIG_NAMESPACE}:namespace", self.settings.namespace),
+            selector=selector, lines=lines, follow=follow,
+            context=self.kube_context or config.get("kubernetes:context"),
         )
+        return kubectl.stream_logs(executable, args, labels)
 
     def down(self, chain_name: str) -> bool:
         """``pulumi destroy`` of the chain's stack (its config and history are kept)."""

@@ -91,6 +91,10 @@ def main() -> int:
             state["stacks"][stack]["config"][key] = value
         save(state)
         return 0
+    if words[:1] == ["config"] and "--json" in args and not {"get", "set", "set-all"} & set(words):
+        config = state["stacks"][stack]["config"]
+        print(json.dumps({key: {"value": value, "secret": False} for key, value in config.items()}))
+        return 0
     if words[:2] == ["stack", "output"]:
         outputs = state["stacks"][stack]["outputs"]
         if "--show-secrets" not in args:
