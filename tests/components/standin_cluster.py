@@ -15,9 +15,14 @@ from __future__ import annotations
 import base64
 import dataclasses
 import io
+import json
+import os
+import pathlib
 import tarfile
+import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -236,3 +241,73 @@ def wait_probes(client: Any, pod: Pod, container_id: str, network: str, *, deadl
                 raise AssertionError(f"{pod.deployment}: {kind} {url} not passing after {deadline_sec}s "
                                      f"(last status {status}); log tail:\n{logs}")
             time.sleep(min(period, 1.0))
+
+
+#: The network image builds reach PyPI through: the engine scripts/ci-docker starts has no default
+#: bridge, so host unless the environment names another (as the docker target's tests).
+BUILD_NETWORK = os.environ.get("INFRA_CHAINS_DOCKER_BUILD_NETWORK") or "host"
+
+
+def build_images(engine: Any, plan: Any, references: Mapping[str, str]) -> list[str]:
+    """Build each chainlet's image of ``plan`` as CI would, tagged with the reference its pod
+    runs (``references`` by chainlet name); returns the references built."""
+    from infra_chains.build.context import write_build_context
+
+    built: list[str] = []
+    for spec in plan.chainlets:
+        reference = references[spec.name]
+        assert reference.endswith(f":{spec.image_hash}"), (reference, spec.image_hash)
+        engine.ensure_base_image(spec.image.base_image)
+        with tempfile.TemporaryDirectory(prefix="infra-chains-standin-") as tmp:
+            context = write_build_context(plan, spec, pathlib.Path(tmp) / "context")
+            built.append(reference)
+            engine.build(str(context.directory), reference, network=BUILD_NETWORK, build_args={})
+    return built
+
+
+def run_and_call(manifests: Sequence[Mapping[str, Any]], entrypoint_url: str, document: Any, *,
+                 run: str, never_shown: str) -> Any:
+    """Run every pod on one network, wait for their probes, POST ``document`` to the entrypoint
+    (the pod whose Service ``entrypoint_url`` names, published on 127.0.0.1) and return its JSON
+    answer; ``never_shown`` (a secret value) must be in no container's inspect output. Leaves
+    nothing behind."""
+    import docker
+
+    found = pods(manifests)
+    assert found and all(pod.aliases for pod in found)
+    entry_host = urllib.parse.urlsplit(entrypoint_url).hostname
+    entry_pod = next(pod for pod in found if entry_host in pod.aliases)
+    client = docker.from_env()
+    network = f"infra-chains-standin-{run}"
+    labels = {"infra-chains.standin": run}
+    containers: dict[str, str] = {}
+    try:
+        client.networks.create(network, driver="bridge", labels=labels, check_duplicate=True)
+        for pod in found:
+            containers[pod.deployment] = create_container(
+                client, pod, name=f"{pod.deployment}-{run}", network=network, labels=labels,
+                manifests=manifests, publish=pod is entry_pod)
+        for pod in found:
+            client.api.start(containers[pod.deployment])
+        for pod in found:
+            wait_probes(client, pod, containers[pod.deployment], network, deadline_sec=120)
+        entry_port = entry_pod.port(entry_pod.container["ports"][0]["containerPort"])
+        binding = client.api.inspect_container(containers[entry_pod.deployment])["NetworkSettings"]["Ports"]
+        host_port = int(binding[f"{entry_port}/tcp"][0]["HostPort"])
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{host_port}/run_remote", data=json.dumps(document).encode(),
+            headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 (http only)
+            answer = json.loads(response.read())
+        for container_id in containers.values():  # no secret on any command line or in any env
+            assert never_shown not in json.dumps(client.api.inspect_container(container_id))
+        return answer
+    finally:
+        for container_id in containers.values():
+            try:
+                client.api.remove_container(container_id, force=True)
+            except docker.errors.NotFound:
+                pass
+        for net in client.networks.list(names=[network]):
+            net.remove()
+        client.close()

@@ -21,9 +21,6 @@ import secrets as secrets_module
 import shutil
 import subprocess
 import sys
-import tempfile
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -52,7 +49,6 @@ CHAIN = f"tp-engine-{RUN}"
 SENTINEL = f"sentinel-{secrets_module.token_hex(12)}"
 PASSPHRASE = secrets_module.token_hex(16)
 DOCUMENT = {"document": {"text": "One two. Three four five. Six.", "max_chunk_chars": 12}}
-BUILD_NETWORK_ENV = "INFRA_CHAINS_DOCKER_BUILD_NETWORK"
 TIMEOUT_SEC = 300
 
 
@@ -143,72 +139,6 @@ def _secret_forms(value: str) -> list[str]:
     return [value, base64.b64encode(value.encode()).decode()]
 
 
-def _build_images(engine: Any, chain_file: pathlib.Path, manifests: list[dict[str, Any]]) -> list[str]:
-    """Build every chainlet's image as CI would, tagged as the rendered pod specs name it."""
-    from infra_chains.build.context import write_build_context
-    from infra_chains.deploy import plan_chain
-    from infra_chains.framework.loading import load_entrypoint
-
-    images = {m["spec"]["template"]["spec"]["containers"][0]["image"] for m in manifests if m["kind"] == "Deployment"}
-    plan = plan_chain(load_entrypoint(chain_file), CHAIN, user_env={"mode": "dev"}, environment="dev")
-    tagged: list[str] = []
-    for spec in plan.chainlets:
-        (reference,) = [image for image in images if image.endswith(f":{spec.image_hash}")]
-        assert reference.startswith(f"{REGISTRY}/")
-        engine.ensure_base_image(spec.image.base_image)
-        with tempfile.TemporaryDirectory(prefix="infra-chains-engine-") as tmp:
-            context = write_build_context(plan, spec, pathlib.Path(tmp) / "context")
-            tagged.append(reference)
-            engine.build(str(context.directory), reference, network=os.environ.get(BUILD_NETWORK_ENV) or None,
-                         build_args={})
-    assert sorted(tagged) == sorted(images)
-    return tagged
-
-
-def _call_entrypoint(engine: Any, manifests: list[dict[str, Any]], entrypoint_url: str) -> dict[str, Any]:
-    """Run the manifests on the stand-in cluster and call the entrypoint once."""
-    import docker
-
-    pods = standin_cluster.pods(manifests)
-    assert len(pods) == 3 and all(pod.aliases for pod in pods)
-    entry_host = urllib.parse.urlsplit(entrypoint_url).hostname
-    entry_pod = next(pod for pod in pods if entry_host in pod.aliases)
-    client = docker.from_env()
-    network = f"infra-chains-engine-{RUN}"
-    labels = {"infra-chains.engine-test": RUN}
-    containers: dict[str, str] = {}
-    try:
-        client.networks.create(network, driver="bridge", labels=labels, check_duplicate=True)
-        for pod in pods:
-            containers[pod.deployment] = standin_cluster.create_container(
-                client, pod, name=f"{pod.deployment}-{RUN}", network=network, labels=labels,
-                manifests=manifests, publish=pod is entry_pod)
-        for pod in pods:
-            client.api.start(containers[pod.deployment])
-        for pod in pods:
-            standin_cluster.wait_probes(client, pod, containers[pod.deployment], network, deadline_sec=120)
-        entry_port = entry_pod.port(entry_pod.container["ports"][0]["containerPort"])
-        binding = client.api.inspect_container(containers[entry_pod.deployment])["NetworkSettings"]["Ports"]
-        host_port = int(binding[f"{entry_port}/tcp"][0]["HostPort"])
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{host_port}/run_remote", data=json.dumps(DOCUMENT).encode(),
-            headers={"Content-Type": "application/json"}, method="POST")
-        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 (http only)
-            result: dict[str, Any] = json.loads(response.read())
-        for container_id in containers.values():  # no secret on any command line or in any env
-            assert SENTINEL not in json.dumps(client.api.inspect_container(container_id))
-        return result
-    finally:
-        for container_id in containers.values():
-            try:
-                client.api.remove_container(container_id, force=True)
-            except docker.errors.NotFound:
-                pass
-        for found in client.networks.list(names=[network]):
-            found.remove()
-        client.close()
-
-
 @pytest.fixture
 def images() -> Iterator[list[str]]:
     """Image references a test built; removed afterwards."""
@@ -271,8 +201,17 @@ def test_repo_project_previewed_and_updated_by_the_real_cli_runs_on_a_standin_cl
     for path in pulumi.state.rglob("*.json"):
         assert SENTINEL not in path.read_text(), path
 
-    images.extend(_build_images(engine, project / "examples" / "text_pipeline.py", manifests))
-    result = _call_entrypoint(engine, manifests, outputs["entrypoint_url"])
+    from infra_chains.deploy import plan_chain
+    from infra_chains.framework.loading import load_entrypoint
+
+    chain_file = project / "examples" / "text_pipeline.py"
+    plan = plan_chain(load_entrypoint(chain_file), CHAIN, user_env={"mode": "dev"}, environment="dev")
+    pod_images = {m["spec"]["template"]["spec"]["containers"][0]["image"] for m in manifests if m["kind"] == "Deployment"}
+    assert all(image.startswith(f"{REGISTRY}/") for image in pod_images)
+    references = {spec.name: next(i for i in pod_images if i.endswith(f":{spec.image_hash}")) for spec in plan.chainlets}
+    images.extend(standin_cluster.build_images(engine, plan, references))
+    assert sorted(images) == sorted(pod_images)
+    result = standin_cluster.run_and_call(manifests, outputs["entrypoint_url"], DOCUMENT, run=RUN, never_shown=SENTINEL)
     # user_env came from stacks/Pulumi.dev.yaml, the secret through the Secret mounted at its path.
     assert result["mode"] == "dev" and result["total_words"] == 6 and result["chunks"] == 3
     assert {s["tag"] for s in result["summaries"]} == {hashlib.sha256(SENTINEL.encode()).hexdigest()[:8]}
