@@ -243,6 +243,27 @@ def wait_probes(client: Any, pod: Pod, container_id: str, network: str, *, deadl
             time.sleep(min(period, 1.0))
 
 
+#: The base image the test chains ask for (scripts/ci-docker makes it where no registry is reachable).
+BASE_IMAGE = "python:3.11-slim"
+#: examples/text_pipeline.py's input for a call through the stand-in cluster.
+TEXT_PIPELINE_DOCUMENT = {"document": {"text": "One two. Three four five. Six.", "max_chunk_chars": 12}}
+
+
+def docker_engine() -> Any:
+    """The Docker engine the tests build and run on; skips the test, saying why, without one."""
+    import pytest
+
+    from infra_chains.targets.docker.engine import DockerEngine, EngineUnavailableError
+
+    try:
+        engine = DockerEngine()
+    except EngineUnavailableError as exc:
+        pytest.skip(f"no usable Docker engine ({str(exc).splitlines()[0]})")
+    if engine.image_id(BASE_IMAGE) is None:
+        pytest.skip(f"no usable Docker engine (base image {BASE_IMAGE} is missing)")
+    return engine
+
+
 #: The network image builds reach PyPI through: the engine scripts/ci-docker starts has no default
 #: bridge, so host unless the environment names another (as the docker target's tests).
 BUILD_NETWORK = os.environ.get("INFRA_CHAINS_DOCKER_BUILD_NETWORK") or "host"

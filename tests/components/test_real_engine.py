@@ -42,13 +42,11 @@ pytestmark = [
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 HOST = pathlib.Path(__file__).with_name("standin_language_host.py")
 BIN_ENV = "INFRA_CHAINS_PULUMI_BIN"
-BASE_IMAGE = "python:3.11-slim"
 REGISTRY = "infra-chains-engine"
 RUN = secrets_module.token_hex(3)  # unique: another run may share the engine
 CHAIN = f"tp-engine-{RUN}"
 SENTINEL = f"sentinel-{secrets_module.token_hex(12)}"
 PASSPHRASE = secrets_module.token_hex(16)
-DOCUMENT = {"document": {"text": "One two. Three four five. Six.", "max_chunk_chars": 12}}
 TIMEOUT_SEC = 300
 
 
@@ -62,18 +60,6 @@ def _engine_bin() -> pathlib.Path:
     if missing:
         pytest.skip(f"{BIN_ENV}={directory} has no {', '.join(missing)}; rebuild with scripts/ci-pulumi-engine")
     return directory
-
-
-def _docker() -> Any:
-    from infra_chains.targets.docker.engine import DockerEngine, EngineUnavailableError
-
-    try:
-        engine = DockerEngine()
-    except EngineUnavailableError as exc:
-        pytest.skip(f"no usable Docker engine ({str(exc).splitlines()[0]})")
-    if engine.image_id(BASE_IMAGE) is None:
-        pytest.skip(f"no usable Docker engine (base image {BASE_IMAGE} is missing)")
-    return engine
 
 
 class Cli:
@@ -160,7 +146,7 @@ def test_repo_project_previewed_and_updated_by_the_real_cli_runs_on_a_standin_cl
     tmp_path: pathlib.Path, images: list[str]
 ) -> None:
     engine_bin = _engine_bin()
-    engine = _docker()
+    engine = standin_cluster.docker_engine()
     pulumi = Cli(engine_bin, tmp_path)
     project = _copy_project(tmp_path)
 
@@ -211,7 +197,7 @@ def test_repo_project_previewed_and_updated_by_the_real_cli_runs_on_a_standin_cl
     references = {spec.name: next(i for i in pod_images if i.endswith(f":{spec.image_hash}")) for spec in plan.chainlets}
     images.extend(standin_cluster.build_images(engine, plan, references))
     assert sorted(images) == sorted(pod_images)
-    result = standin_cluster.run_and_call(manifests, outputs["entrypoint_url"], DOCUMENT, run=RUN, never_shown=SENTINEL)
+    result = standin_cluster.run_and_call(manifests, outputs["entrypoint_url"], standin_cluster.TEXT_PIPELINE_DOCUMENT, run=RUN, never_shown=SENTINEL)
     # user_env came from stacks/Pulumi.dev.yaml, the secret through the Secret mounted at its path.
     assert result["mode"] == "dev" and result["total_words"] == 6 and result["chunks"] == 3
     assert {s["tag"] for s in result["summaries"]} == {hashlib.sha256(SENTINEL.encode()).hexdigest()[:8]}

@@ -13,7 +13,6 @@ import pathlib
 import secrets as secrets_module
 import sys
 import urllib.parse
-from typing import Any
 
 import pytest
 
@@ -30,25 +29,11 @@ pytestmark = [
 ]
 
 EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / "examples" / "text_pipeline.py"
-BASE_IMAGE = "python:3.11-slim"
 NAMESPACE = "standin"
 REGISTRY = "infra-chains-standin"
 RUN = secrets_module.token_hex(3)  # unique: another run may share the engine
 CHAIN = f"tp-standin-{RUN}"
 SENTINEL = f"sentinel-{secrets_module.token_hex(12)}"
-DOCUMENT = {"document": {"text": "One two. Three four five. Six.", "max_chunk_chars": 12}}
-
-
-def _engine() -> Any:
-    from infra_chains.targets.docker.engine import DockerEngine, EngineUnavailableError
-
-    try:
-        engine = DockerEngine()
-    except EngineUnavailableError as exc:
-        pytest.skip(f"no usable Docker engine ({str(exc).splitlines()[0]})")
-    if engine.image_id(BASE_IMAGE) is None:
-        pytest.skip(f"no usable Docker engine (base image {BASE_IMAGE} is missing)")
-    return engine
 
 
 def test_rendered_text_pipeline_runs_on_a_standin_cluster() -> None:
@@ -59,7 +44,7 @@ def test_rendered_text_pipeline_runs_on_a_standin_cluster() -> None:
     from infra_chains.framework.loading import load_entrypoint
     from infra_chains.testing import render
 
-    engine = _engine()
+    engine = standin_cluster.docker_engine()
     settings = StackSettings(namespace=NAMESPACE, build_images=False, registry=REGISTRY,
                              user_env={"mode": "standin"})
     rendered = render(EXAMPLE, settings=settings, secrets={"pipeline_token": SENTINEL}, chain_name=CHAIN)
@@ -77,7 +62,7 @@ def test_rendered_text_pipeline_runs_on_a_standin_cluster() -> None:
     try:
         tagged = standin_cluster.build_images(engine, plan, image_refs)
         assert sorted(pod.container["image"] for pod in pods) == sorted(tagged)
-        result = standin_cluster.run_and_call(manifests, entry_url, DOCUMENT, run=RUN, never_shown=SENTINEL)
+        result = standin_cluster.run_and_call(manifests, entry_url, standin_cluster.TEXT_PIPELINE_DOCUMENT, run=RUN, never_shown=SENTINEL)
         # The entrypoint reached Chunker and Summarizer by their Service DNS names; user_env came
         # from the ConfigMap's contract, and the secret from the Secret mounted at its path.
         assert result["mode"] == "standin" and result["total_words"] == 6 and result["chunks"] == 3
